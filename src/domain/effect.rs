@@ -1,0 +1,69 @@
+//! What the runner must do after an event was recorded.
+//!
+//! Effects are values returned by `step`; the machine performs none of them.
+//! Timers are not effects: after every step the runner asks
+//! `DeviceState::deadline()` and arms one timer per device.
+
+use serde::{Deserialize, Serialize};
+
+use super::event::{AttemptId, FailureKind, PhaseKind, RequestId, SkipReason};
+
+/// Work for the runner, in the order it must be done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    /// Run one backup attempt and record its `AttemptFinished`.
+    Collect {
+        attempt: AttemptId,
+        host: String,
+        port: u16,
+        /// Fingerprint the device must present (`None`: trust on first use).
+        trusted_host_key: Option<String>,
+        /// RouterOS major version seen last time, so the collector asks with
+        /// the right command first (`/export` on 6, `show-sensitive` on 7).
+        routeros_major: Option<u32>,
+        /// Bound on the whole attempt, in seconds.
+        timeout_secs: u64,
+    },
+    /// Answer a manual trigger.
+    Reply {
+        request: RequestId,
+        reply: TriggerReply,
+    },
+    /// Write the newly trusted host key back to the inventory.
+    TrustHostKey { fingerprint: String },
+    /// Remove the trusted host key from the inventory (trust the next one).
+    ForgetHostKey,
+}
+
+/// The answer to a manual trigger. Every trigger gets exactly one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum TriggerReply {
+    /// The triggered attempt collected a snapshot.
+    Success { sha256: String },
+    /// An attempt is already running; this trigger started nothing.
+    Conflict { attempt: AttemptId },
+    /// The device is blocked; an operator must act first.
+    Blocked { phase: PhaseKind, reason: String },
+    /// No such device (never enrolled, or retired).
+    NotFound,
+    /// The triggered attempt failed.
+    Failed { kind: FailureKind, message: String },
+    /// The triggered attempt did not try (offline, lock held).
+    Skipped { reason: SkipReason },
+}
+
+impl TriggerReply {
+    /// A short, stable name for the reply.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TriggerReply::Success { .. } => "success",
+            TriggerReply::Conflict { .. } => "conflict",
+            TriggerReply::Blocked { .. } => "blocked",
+            TriggerReply::NotFound => "not_found",
+            TriggerReply::Failed { .. } => "failed",
+            TriggerReply::Skipped { .. } => "skipped",
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The pure core: each device's backup lifecycle as a state machine.
+//!
+//! Nothing in here performs IO, reads a clock, draws randomness or logs.
+//! Time arrives with each event ([`event::Envelope::at`]); randomness (the
+//! enrolment jitter) is drawn once by the recorder and carried in the event.
+//! So folding the same log always lands on the same states, in production,
+//! in replay and in simulation alike. `domain` imports nothing from the rest
+//! of the crate; `clippy.toml` bans the clock and thread RNG to keep it so.
+
+pub mod effect;
+pub mod event;
+pub mod machine;
+pub mod normalize;
+pub mod policy;
+pub mod time;
+
+pub use effect::{Effect, TriggerReply};
+pub use event::{
+    After, AttemptId, DecodeError, DeviceId, Envelope, Event, FailureKind, Outcome, PhaseKind,
+    RequestId, SCHEMA_VERSION, SkipReason, TenantId, TimerKind,
+};
+pub use machine::{DeviceState, Disposition, IgnoreReason, LastFailure, Phase, Transition, step};
+pub use policy::{PolicyError, RetryPolicy};
+pub use time::Timestamp;

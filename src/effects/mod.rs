@@ -1,0 +1,4 @@
+//! The world: everything that touches a network, a disk or a clock.
+//!
+//! The runner records an input, lets the pure machine decide, then acts on
+//! the effects it returned.

@@ -1,0 +1,24 @@
+//! confkeep: auditable, event-sourced configuration backups for MikroTik
+//! RouterOS fleets.
+//!
+//! A map of the crate:
+//!
+//! - [`domain`]: the pure core. Each device's backup lifecycle is a state
+//!   machine (`step`) folded from recorded events; RouterOS export
+//!   normalization and hashing. No IO, no clock, no randomness.
+//! - [`store`]: the event log (JetStream, embedded redb, in-memory) behind one
+//!   trait, [`store::EventLog`].
+//! - [`effects`]: the world. The runner (record, then decide, then act), SSH
+//!   collection with russh, snapshot publishing, the Redis gate, the
+//!   inventory, and the simulated RouterOS fleet used by tests and the demo.
+//! - [`projections`]: status, history and metrics folded from the log.
+//! - [`simulation`]: deterministic whole-fleet simulations in virtual time,
+//!   driving the same `step` and the same scheduling as production.
+//! - [`cli`]: the subcommands of the `confkeep` binary.
+
+pub mod cli;
+pub mod domain;
+pub mod effects;
+pub mod projections;
+pub mod simulation;
+pub mod store;

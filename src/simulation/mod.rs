@@ -1,0 +1,1 @@
+//! Deterministic fleet simulations in virtual time.
