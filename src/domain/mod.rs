@@ -9,6 +9,7 @@
 
 pub mod effect;
 pub mod event;
+pub mod fleet;
 pub mod machine;
 pub mod normalize;
 pub mod policy;

@@ -1,0 +1,620 @@
+//! The runner's scheduling, without IO: one timer queue for the whole fleet,
+//! the concurrency slots, and the order record → decide → act.
+//!
+//! The tokio runner (`effects::runner`) and the simulation harness
+//! (`simulation`) both drive this same [`Fleet`]; only the clock and the
+//! world differ. Time comes in as an argument (`now`), never from a clock.
+//!
+//! The protocol, for any driver:
+//!
+//! 1. [`Fleet::replay`] every envelope of the log (no effects).
+//! 2. Loop: [`Fleet::next_input`]`(now)` hands out the next input to record,
+//!    already decided: a [`Pending`] holding the envelope (with its `after`)
+//!    and the transition. The driver appends the envelope to the log; if the
+//!    append succeeds it calls [`Fleet::commit`] and performs the returned
+//!    effects; if it conflicts it calls [`Fleet::abort`], replays what the
+//!    other writer appended, and goes on.
+//! 3. Commands and results enter through [`Fleet::submit`].
+//! 4. Sleep until [`Fleet::poll_timeout`], or until something is submitted.
+//!
+//! Rules kept here:
+//! - At most one input per device is between decide and commit (the
+//!   per-device sequence is the fence).
+//! - An input that starts an attempt (a due `Jitter`/`Scheduled`/`Backoff`
+//!   timer, a trigger in a startable phase) is handed out only when one of
+//!   `max_concurrent` slots is free, so `Running` means running. A due
+//!   attempt waits for its slot in due order. `AttemptDeadline` timers and
+//!   results never wait.
+//! - Attempts found `Running` in the log at start-up hold no slot: nobody
+//!   runs them. Their `AttemptDeadline` settles them as `Abandoned`.
+//! - Timers are one heap for all devices, invalidated lazily: an entry whose
+//!   time is no longer the device's deadline is dropped when it surfaces.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use super::effect::Effect;
+use super::event::{AttemptId, DeviceId, Envelope, Event, SCHEMA_VERSION, TenantId, TimerKind};
+use super::machine::{DeviceState, Phase, Transition, step};
+use super::time::Timestamp;
+
+/// An input decided but not yet known to be durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Pending {
+    /// The envelope to append (sequence, time, node, correlation, `after` set).
+    pub envelope: Envelope,
+    /// What it leads to once recorded.
+    pub transition: Transition,
+    /// Whether a concurrency slot is reserved for the attempt it starts.
+    reserved_slot: bool,
+    /// Where the input came from, to put it back if the append conflicts.
+    origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Origin {
+    Timer,
+    Submitted,
+}
+
+/// A log that does not fold: the same device's sequence jumped or repeated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("device {device}: expected sequence {expected}, found {found}")]
+pub struct SequenceError {
+    pub device: DeviceId,
+    pub expected: u64,
+    pub found: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    state: DeviceState,
+    /// An input for this device is between decide and commit.
+    busy: bool,
+    /// The deadline that has a live entry in the heap or the waiting queue.
+    armed: Option<(TimerKind, Timestamp)>,
+}
+
+/// A command or result waiting to be recorded.
+#[derive(Debug, Clone)]
+struct Submitted {
+    device: DeviceId,
+    tenant: TenantId,
+    event: Event,
+    correlation: Option<String>,
+}
+
+/// Every device's machine, the timer queue and the concurrency slots.
+#[derive(Debug)]
+pub struct Fleet {
+    node: Arc<str>,
+    max_concurrent: usize,
+    devices: HashMap<DeviceId, Entry>,
+    /// Earliest deadline first; ties broken by device id, so runs are reproducible.
+    timers: BinaryHeap<Reverse<(Timestamp, DeviceId, TimerKind)>>,
+    /// Due attempt-starting timers waiting for a slot, in due order.
+    waiting: VecDeque<(Timestamp, DeviceId, TimerKind)>,
+    inbox: VecDeque<Submitted>,
+    /// Attempts this process started and that have not settled.
+    in_flight: BTreeSet<(DeviceId, AttemptId)>,
+    reserved: usize,
+}
+
+impl Fleet {
+    /// An empty fleet recorded as `node`, running at most `max_concurrent`
+    /// attempts at once (at least one).
+    pub fn new(node: &str, max_concurrent: usize) -> Self {
+        Fleet {
+            node: Arc::from(node),
+            max_concurrent: max_concurrent.max(1),
+            devices: HashMap::new(),
+            timers: BinaryHeap::new(),
+            waiting: VecDeque::new(),
+            inbox: VecDeque::new(),
+            in_flight: BTreeSet::new(),
+            reserved: 0,
+        }
+    }
+
+    /// Change the slot count (configuration reload); running attempts finish.
+    pub fn set_max_concurrent(&mut self, max_concurrent: usize) {
+        self.max_concurrent = max_concurrent.max(1);
+    }
+
+    pub fn max_concurrent(&self) -> usize {
+        self.max_concurrent
+    }
+
+    /// Attempts this process started that have not settled.
+    pub fn running(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Devices known (any phase, retired included).
+    pub fn len(&self) -> usize {
+        self.devices.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.devices.is_empty()
+    }
+
+    /// The state of one device.
+    pub fn state(&self, device: &DeviceId) -> Option<&DeviceState> {
+        self.devices.get(device).map(|e| &e.state)
+    }
+
+    /// Every device's state, in device-id order (never hash order).
+    pub fn states(&self) -> Vec<&DeviceState> {
+        let mut all: Vec<&DeviceState> = self.devices.values().map(|e| &e.state).collect();
+        all.sort_by(|a, b| a.device.cmp(&b.device));
+        all
+    }
+
+    /// Whether commands or results wait to be recorded.
+    pub fn has_submitted(&self) -> bool {
+        !self.inbox.is_empty()
+    }
+
+    /// Fold one envelope from the log: no effects, timers re-armed.
+    ///
+    /// Used at start-up and for what another writer appended. The envelope
+    /// must be the device's next sequence; one already folded is skipped
+    /// (returns `Ok(None)`), a gap is an error.
+    pub fn replay(&mut self, env: &Envelope) -> Result<Option<Transition>, SequenceError> {
+        let entry = self.entry(&env.device, &env.tenant);
+        if env.seq <= entry.state.seq {
+            return Ok(None);
+        }
+        if env.seq != entry.state.seq + 1 {
+            return Err(SequenceError {
+                device: env.device.clone(),
+                expected: entry.state.seq + 1,
+                found: env.seq,
+            });
+        }
+        let transition = step(&entry.state, env);
+        entry.state = transition.state.clone();
+        if !matches!(entry.state.phase, Phase::Running { .. }) {
+            let settled: Vec<_> = self
+                .in_flight
+                .range((env.device.clone(), 0)..=(env.device.clone(), AttemptId::MAX))
+                .cloned()
+                .collect();
+            for k in settled {
+                self.in_flight.remove(&k);
+            }
+        }
+        self.rearm(&env.device);
+        Ok(Some(transition))
+    }
+
+    /// Queue a command or a result for recording.
+    pub fn submit(
+        &mut self,
+        device: DeviceId,
+        tenant: TenantId,
+        event: Event,
+        correlation: Option<String>,
+    ) {
+        self.inbox.push_back(Submitted {
+            device,
+            tenant,
+            event,
+            correlation,
+        });
+    }
+
+    /// The earliest time at which [`Fleet::next_input`] may have a timer to
+    /// hand out (stale heap entries are dropped first, so a driver does not
+    /// wake for nothing). Submitted inputs are ready at once (see
+    /// `has_submitted`).
+    pub fn poll_timeout(&mut self) -> Option<Timestamp> {
+        while let Some(Reverse((at, device, kind))) = self.timers.peek() {
+            let live = self
+                .devices
+                .get(device)
+                .is_some_and(|e| e.armed == Some((*kind, *at)));
+            if live {
+                return Some(*at);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    fn slot_free(&self) -> bool {
+        self.in_flight.len() + self.reserved < self.max_concurrent
+    }
+
+    fn entry(&mut self, device: &DeviceId, tenant: &TenantId) -> &mut Entry {
+        self.devices.entry(device.clone()).or_insert_with(|| Entry {
+            state: DeviceState::new(device.clone(), tenant.clone()),
+            busy: false,
+            armed: None,
+        })
+    }
+
+    fn rearm(&mut self, device: &DeviceId) {
+        let Some(entry) = self.devices.get_mut(device) else {
+            return;
+        };
+        let deadline = entry.state.deadline();
+        if deadline != entry.armed {
+            entry.armed = deadline;
+            if let Some((kind, at)) = deadline {
+                self.timers.push(Reverse((at, device.clone(), kind)));
+            }
+        }
+    }
+
+    /// The next input to record at `now`, decided, or `None` if nothing is
+    /// ready (or every ready attempt waits for a slot).
+    pub fn next_input(&mut self, now: Timestamp) -> Option<Pending> {
+        if let Some(p) = self.next_submitted(now) {
+            return Some(p);
+        }
+        // Due timers move to the waiting queue (attempt starters) or are
+        // handed out at once (attempt deadlines).
+        while let Some(Reverse((at, _, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, device, kind))) = self.timers.pop() else {
+                break;
+            };
+            let Some(entry) = self.devices.get_mut(&device) else {
+                continue;
+            };
+            if entry.armed != Some((kind, at)) {
+                continue; // stale: the deadline moved since this was armed
+            }
+            if entry.busy {
+                entry.armed = None; // commit re-arms it
+                continue;
+            }
+            if kind == TimerKind::AttemptDeadline {
+                return self.decide_timer(&device, kind, at, now, false);
+            }
+            self.waiting.push_back((at, device, kind));
+        }
+        while self.slot_free() {
+            let (at, device, kind) = self.waiting.pop_front()?;
+            let Some(entry) = self.devices.get_mut(&device) else {
+                continue;
+            };
+            if entry.armed != Some((kind, at)) {
+                continue;
+            }
+            if entry.busy {
+                entry.armed = None;
+                continue;
+            }
+            if let Some(p) = self.decide_timer(&device, kind, at, now, true) {
+                return Some(p);
+            }
+        }
+        None
+    }
+
+    fn decide_timer(
+        &mut self,
+        device: &DeviceId,
+        kind: TimerKind,
+        due: Timestamp,
+        now: Timestamp,
+        reserve: bool,
+    ) -> Option<Pending> {
+        let event = Event::TimerFired { timer: kind, due };
+        let tenant = self.devices.get(device)?.state.tenant.clone();
+        let pending = self.decide(device, &tenant, event, None, now, Origin::Timer, reserve);
+        if let Some(entry) = self.devices.get_mut(device) {
+            entry.armed = None;
+        }
+        Some(pending)
+    }
+
+    fn next_submitted(&mut self, now: Timestamp) -> Option<Pending> {
+        let mut index = 0;
+        while index < self.inbox.len() {
+            let item = &self.inbox[index];
+            let (busy, startable) = match self.devices.get(&item.device) {
+                Some(e) => (
+                    e.busy,
+                    matches!(
+                        e.state.phase,
+                        Phase::Jitter { .. } | Phase::Idle { .. } | Phase::Backoff { .. }
+                    ),
+                ),
+                None => (false, false),
+            };
+            let needs_slot = startable && matches!(item.event, Event::TriggerRequested { .. });
+            if busy || (needs_slot && !self.slot_free()) {
+                index += 1;
+                continue;
+            }
+            let item = self.inbox.remove(index)?;
+            return Some(self.decide(
+                &item.device,
+                &item.tenant,
+                item.event,
+                item.correlation,
+                now,
+                Origin::Submitted,
+                needs_slot,
+            ));
+        }
+        None
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn decide(
+        &mut self,
+        device: &DeviceId,
+        tenant: &TenantId,
+        event: Event,
+        correlation: Option<String>,
+        now: Timestamp,
+        origin: Origin,
+        reserve: bool,
+    ) -> Pending {
+        let node = self.node.clone();
+        let entry = self.entry(device, tenant);
+        entry.busy = true;
+        let state = &entry.state;
+        let tenant = match &event {
+            Event::Enrolled { tenant, .. } => tenant.clone(),
+            _ => state.tenant.clone(),
+        };
+        let mut envelope = Envelope {
+            schema: SCHEMA_VERSION,
+            device: device.clone(),
+            tenant,
+            seq: state.seq + 1,
+            at: now.max(state.since),
+            node: node.to_string(),
+            correlation,
+            event,
+            after: None,
+        };
+        let transition = step(state, &envelope);
+        envelope.after = Some(transition.state.after());
+        if envelope.correlation.is_none() {
+            envelope.correlation = transition.effects.iter().find_map(|e| match e {
+                Effect::Collect { attempt, .. } => Some(format!("{device}/{attempt}")),
+                _ => None,
+            });
+        }
+        let starts_attempt = transition
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::Collect { .. }));
+        let reserved_slot = reserve && starts_attempt;
+        if reserved_slot {
+            self.reserved += 1;
+        }
+        Pending {
+            envelope,
+            transition,
+            reserved_slot,
+            origin,
+        }
+    }
+
+    /// The pending input is durable: install its state and return the
+    /// effects to perform, in order.
+    pub fn commit(&mut self, pending: Pending) -> Vec<Effect> {
+        let Pending {
+            envelope,
+            transition,
+            reserved_slot,
+            ..
+        } = pending;
+        if reserved_slot {
+            self.reserved = self.reserved.saturating_sub(1);
+        }
+        let device = envelope.device;
+        let Some(entry) = self.devices.get_mut(&device) else {
+            return Vec::new();
+        };
+        entry.busy = false;
+        let before = match entry.state.phase {
+            Phase::Running { attempt, .. } => Some(attempt),
+            _ => None,
+        };
+        entry.state = transition.state;
+        let now_running = match entry.state.phase {
+            Phase::Running { attempt, .. } => Some(attempt),
+            _ => None,
+        };
+        if let Some(a) = before
+            && now_running != Some(a)
+        {
+            self.in_flight.remove(&(device.clone(), a));
+        }
+        for effect in &transition.effects {
+            if let Effect::Collect { attempt, .. } = effect {
+                self.in_flight.insert((device.clone(), *attempt));
+            }
+        }
+        self.rearm(&device);
+        transition.effects
+    }
+
+    /// The append failed (conflict, or the log is unavailable): forget the
+    /// decision. A submitted command or result goes back to the front of
+    /// the queue; a timer is re-armed from the device's state.
+    pub fn abort(&mut self, pending: Pending) {
+        if pending.reserved_slot {
+            self.reserved = self.reserved.saturating_sub(1);
+        }
+        let device = pending.envelope.device.clone();
+        if let Some(entry) = self.devices.get_mut(&device) {
+            entry.busy = false;
+            entry.armed = None;
+        }
+        if pending.origin == Origin::Submitted {
+            let tenant = pending.envelope.tenant.clone();
+            self.inbox.push_front(Submitted {
+                device: device.clone(),
+                tenant,
+                event: pending.envelope.event,
+                correlation: pending.envelope.correlation,
+            });
+        }
+        self.rearm(&device);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::{FailureKind, Outcome};
+    use crate::domain::policy::RetryPolicy;
+
+    fn id(s: &str) -> DeviceId {
+        DeviceId::parse(s).unwrap()
+    }
+    fn tenant() -> TenantId {
+        TenantId::parse("t").unwrap()
+    }
+    fn enrol(fleet: &mut Fleet, device: &str, jitter_ms: u64) {
+        fleet.submit(
+            id(device),
+            tenant(),
+            Event::Enrolled {
+                tenant: tenant(),
+                host: "192.0.2.1".into(),
+                port: 22,
+                jitter_ms,
+                policy: RetryPolicy::default(),
+            },
+            None,
+        );
+    }
+    /// Record everything ready at `now` (as a driver with a perfect log would).
+    fn drain(fleet: &mut Fleet, now: u64, log: &mut Vec<Envelope>) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        while let Some(p) = fleet.next_input(Timestamp(now)) {
+            log.push(p.envelope.clone());
+            effects.extend(fleet.commit(p));
+        }
+        effects
+    }
+    fn collects(effects: &[Effect]) -> usize {
+        effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Collect { .. }))
+            .count()
+    }
+
+    #[test]
+    fn due_attempts_wait_for_a_slot_in_due_order() {
+        let mut fleet = Fleet::new("n1", 2);
+        let mut log = Vec::new();
+        enrol(&mut fleet, "a", 1_000);
+        enrol(&mut fleet, "b", 2_000);
+        enrol(&mut fleet, "c", 3_000);
+        assert_eq!(collects(&drain(&mut fleet, 0, &mut log)), 0);
+        assert_eq!(fleet.poll_timeout(), Some(Timestamp(1_000)));
+        let effects = drain(&mut fleet, 5_000, &mut log);
+        assert_eq!(collects(&effects), 2, "only two slots");
+        assert_eq!(fleet.running(), 2);
+        assert_eq!(
+            fleet.state(&id("c")).unwrap().phase.kind(),
+            crate::domain::PhaseKind::Jitter
+        );
+        // a's attempt finishes: c gets the slot.
+        fleet.submit(
+            id("a"),
+            tenant(),
+            Event::AttemptFinished {
+                attempt: 1,
+                outcome: Outcome::Failed {
+                    kind: FailureKind::Timeout,
+                    message: "timed out".into(),
+                },
+            },
+            None,
+        );
+        let effects = drain(&mut fleet, 6_000, &mut log);
+        assert_eq!(collects(&effects), 1);
+        assert_eq!(fleet.running(), 2);
+        assert_eq!(
+            fleet.state(&id("c")).unwrap().phase.kind(),
+            crate::domain::PhaseKind::Running
+        );
+        // Sequences per device have no gaps.
+        for d in ["a", "b", "c"] {
+            let seqs: Vec<u64> = log
+                .iter()
+                .filter(|e| e.device.as_str() == d)
+                .map(|e| e.seq)
+                .collect();
+            assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn a_restart_leaves_running_attempts_to_their_deadline() {
+        let mut fleet = Fleet::new("n1", 1);
+        let mut log = Vec::new();
+        enrol(&mut fleet, "a", 0);
+        let effects = drain(&mut fleet, 0, &mut log);
+        assert_eq!(collects(&effects), 1, "a jitter of 0 is due at once");
+        // The process dies; a new one replays the log.
+        let mut fleet = Fleet::new("n2", 1);
+        for env in &log {
+            fleet.replay(env).unwrap();
+        }
+        assert_eq!(fleet.running(), 0, "nobody runs the old attempt");
+        let deadline = fleet.poll_timeout().unwrap();
+        assert!(fleet.next_input(Timestamp(deadline.0 - 1)).is_none());
+        let p = fleet.next_input(deadline).unwrap();
+        assert!(matches!(
+            p.envelope.event,
+            Event::TimerFired {
+                timer: TimerKind::AttemptDeadline,
+                ..
+            }
+        ));
+        let effects = fleet.commit(p);
+        assert!(effects.is_empty());
+        let state = fleet.state(&id("a")).unwrap();
+        assert_eq!(state.phase.kind(), crate::domain::PhaseKind::Backoff);
+        assert_eq!(
+            state.last_failure.as_ref().unwrap().kind,
+            FailureKind::Abandoned
+        );
+    }
+
+    #[test]
+    fn an_aborted_command_is_offered_again() {
+        let mut fleet = Fleet::new("n1", 1);
+        enrol(&mut fleet, "a", 10);
+        let p = fleet.next_input(Timestamp(0)).unwrap();
+        fleet.abort(p);
+        let p = fleet.next_input(Timestamp(0)).unwrap();
+        assert!(matches!(p.envelope.event, Event::Enrolled { .. }));
+        assert_eq!(p.envelope.seq, 1);
+        let _ = fleet.commit(p);
+        assert_eq!(fleet.poll_timeout(), Some(Timestamp(10)));
+    }
+
+    #[test]
+    fn replay_refuses_a_gap() {
+        let mut fleet = Fleet::new("n1", 1);
+        let mut log = Vec::new();
+        enrol(&mut fleet, "a", 10);
+        drain(&mut fleet, 0, &mut log);
+        let mut env = log[0].clone();
+        env.seq = 3;
+        let mut other = Fleet::new("n2", 1);
+        other.replay(&log[0]).unwrap();
+        let err = other.replay(&env).unwrap_err();
+        assert_eq!(err.expected, 2);
+        assert_eq!(err.found, 3);
+    }
+}
