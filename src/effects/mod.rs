@@ -2,3 +2,7 @@
 //!
 //! The runner records an input, lets the pure machine decide, then acts on
 //! the effects it returned.
+
+pub mod inventory;
+pub mod snapshot;
+pub mod gate;

@@ -1,0 +1,367 @@
+//! The inventory file: which routers to back up, and how to log in.
+//!
+//! Embedded mode reads a TOML file of `[[device]]` tables:
+//!
+//! ```toml
+//! [[device]]
+//! id = "core-1"              # letters, digits, '-', '_' (a subject token and a file name)
+//! tenant = "acme"            # default "default"
+//! host = "192.0.2.10"        # IP address or host name
+//! port = 22                  # default 22
+//! user = "backup"
+//! password_env = "CORE1_PW"  # or password_file = "/etc/confkeep/core-1.pw", or password = "..."
+//! tags = ["core", "v7"]
+//! legacy_algorithms = false  # SHA-1 kex/MACs and ssh-rsa, for old RouterOS
+//! ```
+//!
+//! Every error names the file, the line and the field. A bad file at start-up
+//! stops the daemon; a bad edit while running is reported and the last good
+//! inventory stays in force. Changes become `Enrolled` / `Retired` events.
+//! Passwords are resolved when needed and never logged.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::domain::{DeviceId, TenantId};
+
+/// Where a device's password comes from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    Inline(String),
+    File(PathBuf),
+    Env(String),
+}
+
+impl std::fmt::Debug for PasswordSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PasswordSource::Inline(_) => f.write_str("Inline(<redacted>)"),
+            PasswordSource::File(p) => write!(f, "File({})", p.display()),
+            PasswordSource::Env(v) => write!(f, "Env({v})"),
+        }
+    }
+}
+
+/// Why a password could not be read (never contains the password).
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("password file {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("environment variable {0} is not set")]
+    Env(String),
+}
+
+impl PasswordSource {
+    /// The password itself. Files are read each time, so a rotated password
+    /// is picked up without a restart.
+    pub fn resolve(&self) -> Result<String, CredentialError> {
+        match self {
+            PasswordSource::Inline(p) => Ok(p.clone()),
+            PasswordSource::File(path) => std::fs::read_to_string(path)
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
+                .map_err(|source| CredentialError::File {
+                    path: path.clone(),
+                    source,
+                }),
+            PasswordSource::Env(var) => {
+                std::env::var(var).map_err(|_| CredentialError::Env(var.clone()))
+            }
+        }
+    }
+}
+
+/// One router of the inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryDevice {
+    pub id: DeviceId,
+    pub tenant: TenantId,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: PasswordSource,
+    pub tags: Vec<String>,
+    pub legacy_algorithms: bool,
+}
+
+/// The whole inventory, by device id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inventory {
+    pub devices: BTreeMap<DeviceId, InventoryDevice>,
+    /// Whether any device carries an inline password (for the permission warning).
+    pub has_inline_passwords: bool,
+}
+
+/// An inventory file that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("inventory {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("inventory {path}, line {line}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("inventory {path}, line {line}, field `{field}`: {message}")]
+    Field {
+        path: PathBuf,
+        line: usize,
+        field: &'static str,
+        message: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDoc {
+    #[serde(default)]
+    device: Vec<Spanned<FileDevice>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDevice {
+    id: Spanned<String>,
+    #[serde(default)]
+    tenant: Option<Spanned<String>>,
+    host: Spanned<String>,
+    #[serde(default)]
+    port: Option<Spanned<i64>>,
+    user: Spanned<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    password_file: Option<String>,
+    #[serde(default)]
+    password_env: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    legacy_algorithms: bool,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Whether `host` is an IP address or a plausible DNS name.
+fn valid_host(host: &str) -> bool {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
+impl Inventory {
+    /// Read and check an inventory file.
+    pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
+        let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parse inventory text; `path` names it in errors and anchors relative
+    /// password files.
+    pub fn parse(path: &Path, text: &str) -> Result<Inventory, InventoryError> {
+        let doc: FileDoc = toml::from_str(text).map_err(|e| InventoryError::Syntax {
+            path: path.to_owned(),
+            line: e.span().map(|s| line_of(text, s.start)).unwrap_or(0),
+            message: e.message().to_owned(),
+        })?;
+        let field = |offset: usize, field: &'static str, message: String| InventoryError::Field {
+            path: path.to_owned(),
+            line: line_of(text, offset),
+            field,
+            message,
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut inventory = Inventory::default();
+        let mut seen_at: BTreeMap<DeviceId, usize> = BTreeMap::new();
+        for table in doc.device {
+            let table_start = table.span().start;
+            let d = table.into_inner();
+            let id = DeviceId::parse(d.id.get_ref())
+                .map_err(|e| field(d.id.span().start, "id", e.to_string()))?;
+            if let Some(first) = seen_at.get(&id) {
+                return Err(field(
+                    d.id.span().start,
+                    "id",
+                    format!("duplicate device id {id:?} (first defined on line {first})"),
+                ));
+            }
+            seen_at.insert(id.clone(), line_of(text, d.id.span().start));
+            let tenant = match &d.tenant {
+                Some(t) => TenantId::parse(t.get_ref())
+                    .map_err(|e| field(t.span().start, "tenant", e.to_string()))?,
+                None => TenantId::parse("default").map_err(|e| {
+                    field(table_start, "tenant", e.to_string())
+                })?,
+            };
+            let host = d.host.get_ref().trim().to_owned();
+            if !valid_host(&host) {
+                return Err(field(
+                    d.host.span().start,
+                    "host",
+                    format!("{host:?} is not an IP address or a host name"),
+                ));
+            }
+            let port = match &d.port {
+                None => 22,
+                Some(p) => match u16::try_from(*p.get_ref()) {
+                    Ok(0) | Err(_) => {
+                        return Err(field(
+                            p.span().start,
+                            "port",
+                            format!("{} is not a TCP port (1-65535)", p.get_ref()),
+                        ));
+                    }
+                    Ok(port) => port,
+                },
+            };
+            if d.user.get_ref().is_empty() {
+                return Err(field(d.user.span().start, "user", "is empty".into()));
+            }
+            let sources = [
+                d.password.is_some(),
+                d.password_file.is_some(),
+                d.password_env.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            if sources != 1 {
+                return Err(field(
+                    table_start,
+                    "password",
+                    format!(
+                        "device {id}: give exactly one of password, password_file, password_env (found {sources})"
+                    ),
+                ));
+            }
+            let password = if let Some(p) = d.password {
+                inventory.has_inline_passwords = true;
+                PasswordSource::Inline(p)
+            } else if let Some(f) = d.password_file {
+                PasswordSource::File(base.join(f))
+            } else {
+                PasswordSource::Env(d.password_env.unwrap_or_default())
+            };
+            inventory.devices.insert(
+                id.clone(),
+                InventoryDevice {
+                    id,
+                    tenant,
+                    host,
+                    port,
+                    user: d.user.into_inner(),
+                    password,
+                    tags: d.tags,
+                    legacy_algorithms: d.legacy_algorithms,
+                },
+            );
+        }
+        Ok(inventory)
+    }
+}
+
+/// A warning when a file that holds passwords can be read by others.
+pub fn permission_warning(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{} holds passwords and is readable by others (mode {:o}): chmod 600 it",
+            path.display(),
+            mode & 0o777
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Inventory, InventoryError> {
+        Inventory::parse(Path::new("inv.toml"), text)
+    }
+
+    const GOOD: &str = r#"
+[[device]]
+id = "core-1"
+tenant = "acme"
+host = "192.0.2.10"
+user = "backup"
+password_env = "CORE1_PW"
+
+[[device]]
+id = "edge-2"
+host = "edge-2.example.net"
+port = 2222
+user = "backup"
+password = "s3cret"
+tags = ["edge"]
+"#;
+
+    #[test]
+    fn a_good_inventory_loads() {
+        let inv = parse(GOOD).unwrap();
+        assert_eq!(inv.devices.len(), 2);
+        let edge = &inv.devices[&DeviceId::parse("edge-2").unwrap()];
+        assert_eq!(edge.port, 2222);
+        assert_eq!(edge.tenant.as_str(), "default");
+        assert!(inv.has_inline_passwords);
+        assert!(!format!("{:?}", edge.password).contains("s3cret"));
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let dup = format!("{GOOD}\n[[device]]\nid = \"core-1\"\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\n");
+        let e = err(&dup);
+        assert!(e.contains("inv.toml, line 18, field `id`"), "{e}");
+        assert!(e.contains("first defined on line 3"), "{e}");
+
+        let e = err("[[device]]\nid = \"a\"\nhost = \"h\"\nport = 0\nuser = \"u\"\npassword = \"p\"\n");
+        assert!(e.contains("line 4, field `port`"), "{e}");
+
+        let e = err("[[device]]\nid = \"a\"\nhost = \"not a host!\"\nuser = \"u\"\npassword = \"p\"\n");
+        assert!(e.contains("line 3, field `host`"), "{e}");
+
+        let e = err("[[device]]\nid = \"a\"\nhost = \"h\"\nuser = \"u\"\n");
+        assert!(e.contains("field `password`"), "{e}");
+
+        let e = err("[[device]]\nid = \"a\"\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\ncolour = 1\n");
+        assert!(e.contains("line 6") && e.contains("colour"), "{e}");
+
+        let e = err("[[device]]\nid = \"a.b\"\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\n");
+        assert!(e.contains("line 2, field `id`"), "{e}");
+    }
+}

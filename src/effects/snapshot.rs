@@ -1,0 +1,328 @@
+//! Publishing a collected snapshot: content-addressed files (embedded mode)
+//! or a `ConfigSnapshotEvent` on JetStream.
+//!
+//! Files: `<data>/snapshots/<tenant>/<device>/<sha256>.rsc`, mode 0600,
+//! written to a temporary file, fsynced and renamed, so a crash never leaves
+//! half a snapshot under a hash name. An unchanged configuration writes
+//! nothing new. `latest` is a symlink to the newest snapshot of the device,
+//! replaced atomically.
+//!
+//! JetStream: the TOD-compatible event on
+//! `config.snapshot.create.<tenant>.<device>`, acknowledged before the
+//! attempt counts as collected. The config text travels only here, never in
+//! the backup event log.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::domain::normalize::NORMALIZATION_VERSION;
+use crate::domain::{DeviceId, TenantId, Timestamp};
+
+/// One collected, normalized export, ready to publish.
+#[derive(Debug, Clone)]
+pub struct Snapshot<'a> {
+    pub tenant: &'a TenantId,
+    pub device: &'a DeviceId,
+    pub sha256: &'a str,
+    pub normalized: &'a str,
+    pub routeros_version: Option<&'a str>,
+    pub collected_at: Timestamp,
+    pub host_key: &'a str,
+}
+
+/// Why a snapshot could not be published (names the place, never the text).
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("cannot write snapshot {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot publish snapshot on {subject}: {reason}")]
+    Nats { subject: String, reason: String },
+}
+
+/// What publishing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// A new snapshot was stored at this place.
+    New(String),
+    /// The same content was already stored: nothing new written.
+    Unchanged(String),
+}
+
+/// Where snapshots go.
+#[derive(Debug, Clone)]
+pub enum SnapshotSink {
+    Files(SnapshotFiles),
+    JetStream(Box<JetStreamSnapshots>),
+}
+
+impl SnapshotSink {
+    pub async fn publish(&self, snapshot: &Snapshot<'_>) -> Result<Published, PublishError> {
+        match self {
+            SnapshotSink::Files(files) => {
+                let files = files.clone();
+                let owned = OwnedSnapshot::from(snapshot);
+                tokio::task::spawn_blocking(move || files.write(&owned.borrow()))
+                    .await
+                    .map_err(|e| PublishError::Io {
+                        path: PathBuf::from("<snapshot writer>"),
+                        source: std::io::Error::other(e.to_string()),
+                    })?
+            }
+            SnapshotSink::JetStream(js) => js.publish(snapshot).await,
+        }
+    }
+}
+
+struct OwnedSnapshot {
+    tenant: TenantId,
+    device: DeviceId,
+    sha256: String,
+    normalized: String,
+    routeros_version: Option<String>,
+    collected_at: Timestamp,
+    host_key: String,
+}
+
+impl OwnedSnapshot {
+    fn from(s: &Snapshot<'_>) -> Self {
+        OwnedSnapshot {
+            tenant: s.tenant.clone(),
+            device: s.device.clone(),
+            sha256: s.sha256.to_owned(),
+            normalized: s.normalized.to_owned(),
+            routeros_version: s.routeros_version.map(str::to_owned),
+            collected_at: s.collected_at,
+            host_key: s.host_key.to_owned(),
+        }
+    }
+    fn borrow(&self) -> Snapshot<'_> {
+        Snapshot {
+            tenant: &self.tenant,
+            device: &self.device,
+            sha256: &self.sha256,
+            normalized: &self.normalized,
+            routeros_version: self.routeros_version.as_deref(),
+            collected_at: self.collected_at,
+            host_key: &self.host_key,
+        }
+    }
+}
+
+/// Content-addressed snapshot files under a data directory.
+#[derive(Debug, Clone)]
+pub struct SnapshotFiles {
+    root: PathBuf,
+}
+
+impl SnapshotFiles {
+    /// Snapshots under `<data_dir>/snapshots`.
+    pub fn new(data_dir: &Path) -> Self {
+        SnapshotFiles {
+            root: data_dir.join("snapshots"),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of one device's snapshots.
+    pub fn device_dir(&self, tenant: &TenantId, device: &DeviceId) -> PathBuf {
+        self.root.join(tenant.as_str()).join(device.as_str())
+    }
+
+    /// The file of one snapshot.
+    pub fn path_of(&self, tenant: &TenantId, device: &DeviceId, sha256: &str) -> PathBuf {
+        self.device_dir(tenant, device).join(format!("{sha256}.rsc"))
+    }
+
+    /// Write a snapshot (blocking IO: call from a blocking thread).
+    pub fn write(&self, s: &Snapshot<'_>) -> Result<Published, PublishError> {
+        let dir = self.device_dir(s.tenant, s.device);
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| PublishError::Io { path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let file_name = format!("{}.rsc", s.sha256);
+        let path = dir.join(&file_name);
+        let shown = path.display().to_string();
+        let fresh = if path.exists() {
+            false
+        } else {
+            let tmp = dir.join(format!(".{}.tmp", s.sha256));
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(io(&tmp))?;
+            f.write_all(s.normalized.as_bytes()).map_err(io(&tmp))?;
+            f.sync_all().map_err(io(&tmp))?;
+            std::fs::rename(&tmp, &path).map_err(io(&path))?;
+            true
+        };
+        let latest = dir.join("latest");
+        let current = std::fs::read_link(&latest).ok();
+        if current.as_deref() != Some(Path::new(&file_name)) {
+            let tmp_link = dir.join(".latest.tmp");
+            let _ = std::fs::remove_file(&tmp_link);
+            std::os::unix::fs::symlink(&file_name, &tmp_link).map_err(io(&tmp_link))?;
+            std::fs::rename(&tmp_link, &latest).map_err(io(&latest))?;
+        }
+        if fresh {
+            // The rename is durable only once the directory entry is.
+            if let Ok(d) = std::fs::File::open(&dir) {
+                let _ = d.sync_all();
+            }
+            Ok(Published::New(shown))
+        } else {
+            Ok(Published::Unchanged(shown))
+        }
+    }
+}
+
+/// The event TOD's API ingests from `config.snapshot.create.<tenant>.<device>`.
+#[derive(Debug, Serialize)]
+pub struct ConfigSnapshotEvent<'a> {
+    pub device_id: &'a str,
+    pub tenant_id: &'a str,
+    pub config_text: &'a str,
+    pub sha256_hash: &'a str,
+    pub size_bytes: usize,
+    pub routeros_version: Option<&'a str>,
+    pub normalization_version: u32,
+    pub host_key_fingerprint: &'a str,
+    /// RFC 3339, UTC.
+    pub collected_at: String,
+}
+
+/// RFC 3339 (UTC, milliseconds) of a timestamp.
+pub fn rfc3339(at: Timestamp) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at.as_millis());
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Publishes snapshots to JetStream.
+#[derive(Debug, Clone)]
+pub struct JetStreamSnapshots {
+    js: async_nats::jetstream::Context,
+    prefix: String,
+}
+
+impl JetStreamSnapshots {
+    /// Subjects `<prefix>.<tenant>.<device>`; the production prefix is
+    /// `config.snapshot.create`. A stream covering them must exist (TOD's, or
+    /// one created by [`JetStreamSnapshots::ensure_stream`]).
+    pub fn new(js: async_nats::jetstream::Context, prefix: &str) -> Self {
+        JetStreamSnapshots {
+            js,
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// Create a stream for the snapshot subjects if none covers them.
+    pub async fn ensure_stream(&self, name: &str) -> Result<(), PublishError> {
+        let subject = format!("{}.>", self.prefix);
+        self.js
+            .get_or_create_stream(async_nats::jetstream::stream::Config {
+                name: name.to_owned(),
+                subjects: vec![subject.clone()],
+                storage: async_nats::jetstream::stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| PublishError::Nats {
+                subject,
+                reason: e.to_string(),
+            })
+    }
+
+    pub async fn publish(&self, s: &Snapshot<'_>) -> Result<Published, PublishError> {
+        let subject = format!("{}.{}.{}", self.prefix, s.tenant, s.device);
+        let event = ConfigSnapshotEvent {
+            device_id: s.device.as_str(),
+            tenant_id: s.tenant.as_str(),
+            config_text: s.normalized,
+            sha256_hash: s.sha256,
+            size_bytes: s.normalized.len(),
+            routeros_version: s.routeros_version,
+            normalization_version: NORMALIZATION_VERSION,
+            host_key_fingerprint: s.host_key,
+            collected_at: rfc3339(s.collected_at),
+        };
+        let err = |reason: String| PublishError::Nats {
+            subject: subject.clone(),
+            reason,
+        };
+        let payload = serde_json::to_vec(&event).map_err(|e| err(e.to_string()))?;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            "Nats-Msg-Id",
+            format!("{}/{}/{}", s.device, s.sha256, s.collected_at).as_str(),
+        );
+        let ack = self
+            .js
+            .publish_with_headers(subject.clone(), headers, payload.into())
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        ack.await.map_err(|e| err(e.to_string()))?;
+        Ok(Published::New(subject.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn files_are_content_addressed_private_and_written_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = SnapshotFiles::new(dir.path());
+        let tenant = TenantId::parse("acme").unwrap();
+        let device = DeviceId::parse("r1").unwrap();
+        let snap = Snapshot {
+            tenant: &tenant,
+            device: &device,
+            sha256: "ab",
+            normalized: "/system identity\nset name=r1\n",
+            routeros_version: Some("7.15"),
+            collected_at: Timestamp(0),
+            host_key: "SHA256:x",
+        };
+        let first = files.write(&snap).unwrap();
+        assert!(matches!(first, Published::New(_)));
+        let path = files.path_of(&tenant, &device, "ab");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let second = files.write(&snap).unwrap();
+        assert!(matches!(second, Published::Unchanged(_)));
+        let latest = files.device_dir(&tenant, &device).join("latest");
+        assert_eq!(
+            std::fs::read_to_string(latest).unwrap(),
+            "/system identity\nset name=r1\n"
+        );
+        let other = Snapshot {
+            sha256: "cd",
+            normalized: "x\n",
+            ..snap
+        };
+        files.write(&other).unwrap();
+        let latest = files.device_dir(&tenant, &device).join("latest");
+        assert_eq!(std::fs::read_link(latest).unwrap(), Path::new("cd.rsc"));
+    }
+
+    #[test]
+    fn rfc3339_is_utc_with_millis() {
+        assert_eq!(rfc3339(Timestamp(1_500)), "1970-01-01T00:00:01.500Z");
+    }
+}
