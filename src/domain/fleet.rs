@@ -100,6 +100,8 @@ pub struct Fleet {
     /// Attempts this process started and that have not settled.
     in_flight: BTreeSet<(DeviceId, AttemptId)>,
     reserved: usize,
+    /// No new attempts (shutting down): every slot counts as taken.
+    attempts_paused: bool,
 }
 
 impl Fleet {
@@ -115,6 +117,7 @@ impl Fleet {
             inbox: VecDeque::new(),
             in_flight: BTreeSet::new(),
             reserved: 0,
+            attempts_paused: false,
         }
     }
 
@@ -226,7 +229,13 @@ impl Fleet {
     }
 
     fn slot_free(&self) -> bool {
-        self.in_flight.len() + self.reserved < self.max_concurrent
+        !self.attempts_paused && self.in_flight.len() + self.reserved < self.max_concurrent
+    }
+
+    /// Start no new attempts (shutdown) until resumed; results, deadlines
+    /// and commands that start nothing are still handed out.
+    pub fn pause_attempts(&mut self, paused: bool) {
+        self.attempts_paused = paused;
     }
 
     fn entry(&mut self, device: &DeviceId, tenant: &TenantId) -> &mut Entry {

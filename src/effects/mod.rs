@@ -6,3 +6,4 @@
 pub mod inventory;
 pub mod snapshot;
 pub mod gate;
+pub mod runner;

@@ -1,0 +1,587 @@
+//! The effect runner: record, then decide, then act — with a real clock.
+//!
+//! At start-up the runner replays the whole log into a
+//! [`Fleet`](crate::domain::fleet::Fleet) (no effects), then loops:
+//!
+//! 1. hand every ready input from the fleet (due timers, commands, attempt
+//!    results) to the log as an append behind the device's expected
+//!    sequence — several devices in flight at once, one input per device;
+//! 2. when an append is durable, commit it to the fleet and perform the
+//!    effects it returns (start an attempt, answer a trigger, note a host
+//!    key); when it conflicts, another writer moved the device: drop the
+//!    local decision, read what was appended, go on from there; when the
+//!    log is unavailable, keep the input and retry after a pause, starting
+//!    no new attempts meanwhile;
+//! 3. sleep until the fleet's next deadline, a command, a result or an
+//!    append completion.
+//!
+//! One timer for the whole fleet (the fleet's heap), not a task per device.
+//! Attempts run as tasks, at most `max_concurrent` at once (the fleet's
+//! slots); a due attempt waits for its slot before its `TimerFired` is
+//! recorded, so `Running` in the log means running.
+//!
+//! Shutdown: no new attempts; running ones get a bounded grace to finish
+//! and be recorded; the rest stay `Running` in the log and are settled by
+//! their `AttemptDeadline` in the next life (`Abandoned`), never run twice.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use crate::domain::fleet::{Fleet, Pending};
+use crate::domain::{
+    AttemptId, DeviceId, Effect, Envelope, Event, Outcome, PhaseKind, RequestId, RetryPolicy,
+    TenantId, Timestamp, TriggerReply,
+};
+use crate::projections::status::StatusBoard;
+use crate::store::{AppendError, EventLog, StoreError};
+
+/// The wall clock, in one place.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        #[allow(clippy::disallowed_methods)] // the runner's one real clock
+        let now = std::time::SystemTime::now();
+        let ms = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Timestamp(ms)
+    }
+}
+
+/// One attempt for the executor: everything from `Effect::Collect` plus who.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptJob {
+    pub device: DeviceId,
+    pub tenant: TenantId,
+    pub attempt: AttemptId,
+    pub host: String,
+    pub port: u16,
+    pub trusted_host_key: Option<String>,
+    pub routeros_major: Option<u32>,
+    pub timeout_secs: u64,
+}
+
+/// Performs attempts (gate, lock, SSH, normalize, publish) and says how they
+/// ended. Never fails: every failure is an [`Outcome::Failed`].
+pub trait AttemptExecutor: Send + Sync + 'static {
+    fn execute(&self, job: AttemptJob) -> BoxFuture<'static, Outcome>;
+    /// The operator accepted or TOFU trusted a host key: write it back to
+    /// the inventory where the inventory can hold it.
+    fn host_key_trusted(&self, _device: &DeviceId, _fingerprint: Option<&str>) {}
+}
+
+/// What operators and the inventory ask of the runner.
+#[derive(Debug)]
+pub enum Command {
+    /// Enrol a device, or update its address and policy.
+    Enroll {
+        device: DeviceId,
+        tenant: TenantId,
+        host: String,
+        port: u16,
+        policy: RetryPolicy,
+    },
+    Retire {
+        device: DeviceId,
+    },
+    /// A manual backup; the reply comes when the attempt ends (or at once
+    /// when refused).
+    Trigger {
+        device: DeviceId,
+        request: RequestId,
+        reply: oneshot::Sender<TriggerReply>,
+    },
+    CredentialsUpdated {
+        device: DeviceId,
+    },
+    HostKeyReset {
+        device: DeviceId,
+    },
+    HostKeyAccepted {
+        device: DeviceId,
+        fingerprint: String,
+    },
+    PolicyChanged {
+        device: DeviceId,
+        policy: RetryPolicy,
+    },
+}
+
+/// How the runner behaves.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Recorded in every envelope (`node`).
+    pub node: String,
+    pub max_concurrent: usize,
+    /// Time running attempts get to finish at shutdown.
+    pub shutdown_grace: Duration,
+    /// Pause after the log was unavailable before trying again.
+    pub store_retry: Duration,
+    /// Appends in flight at once (across devices).
+    pub append_window: usize,
+    /// Seed of the enrolment jitter; `None`: from the OS.
+    pub jitter_seed: Option<u64>,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            node: "confkeep".into(),
+            max_concurrent: 10,
+            shutdown_grace: Duration::from_secs(10),
+            store_retry: Duration::from_secs(1),
+            append_window: 512,
+            jitter_seed: None,
+        }
+    }
+}
+
+/// Errors that stop the runner (the log could not be read at start-up).
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error("replaying the event log: {0}")]
+    Replay(#[from] StoreError),
+    #[error("replaying the event log: {0}")]
+    Sequence(#[from] crate::domain::fleet::SequenceError),
+}
+
+/// A handle to talk to a running runner.
+#[derive(Clone)]
+pub struct RunnerHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    status: Arc<Mutex<StatusBoard>>,
+}
+
+impl RunnerHandle {
+    /// Send a command; false if the runner has stopped.
+    pub fn send(&self, command: Command) -> bool {
+        self.commands.send(command).is_ok()
+    }
+
+    /// Ask for a backup now and wait for the answer.
+    pub async fn trigger(&self, device: DeviceId, request: RequestId) -> Option<TriggerReply> {
+        let (tx, rx) = oneshot::channel();
+        if !self.send(Command::Trigger {
+            device,
+            request,
+            reply: tx,
+        }) {
+            return None;
+        }
+        rx.await.ok()
+    }
+
+    /// The status projection, as of now.
+    pub fn status(&self) -> Arc<Mutex<StatusBoard>> {
+        self.status.clone()
+    }
+}
+
+/// Facts a finished run reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    pub replayed_events: u64,
+    pub recorded_events: u64,
+    pub attempts_started: u64,
+    /// Attempts still running when the grace ran out (left to their deadline).
+    pub attempts_left_running: usize,
+}
+
+/// The effect runner.
+pub struct Runner {
+    fleet: Fleet,
+    log: Arc<dyn EventLog>,
+    executor: Arc<dyn AttemptExecutor>,
+    clock: Arc<dyn Clock>,
+    config: RunnerConfig,
+    commands_tx: mpsc::UnboundedSender<Command>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    results_tx: mpsc::UnboundedSender<(DeviceId, TenantId, AttemptId, Outcome)>,
+    results: mpsc::UnboundedReceiver<(DeviceId, TenantId, AttemptId, Outcome)>,
+    replies: HashMap<RequestId, oneshot::Sender<TriggerReply>>,
+    status: Arc<Mutex<StatusBoard>>,
+    rng: ChaCha20Rng,
+    report: RunReport,
+}
+
+type AppendFuture = BoxFuture<'static, (Pending, Result<u64, AppendError>)>;
+
+impl Runner {
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        executor: Arc<dyn AttemptExecutor>,
+        clock: Arc<dyn Clock>,
+        config: RunnerConfig,
+    ) -> Self {
+        let (commands_tx, commands) = mpsc::unbounded_channel();
+        let (results_tx, results) = mpsc::unbounded_channel();
+        let rng = match config.jitter_seed {
+            Some(seed) => ChaCha20Rng::seed_from_u64(seed),
+            None => ChaCha20Rng::from_os_rng(),
+        };
+        Runner {
+            fleet: Fleet::new(&config.node, config.max_concurrent),
+            log,
+            executor,
+            clock,
+            config,
+            commands_tx,
+            commands,
+            results_tx,
+            results,
+            replies: HashMap::new(),
+            status: Arc::new(Mutex::new(StatusBoard::new())),
+            rng,
+            report: RunReport::default(),
+        }
+    }
+
+    /// A handle for commands and status; valid as long as the runner runs.
+    pub fn handle(&self) -> RunnerHandle {
+        RunnerHandle {
+            commands: self.commands_tx.clone(),
+            status: self.status.clone(),
+        }
+    }
+
+    /// Rebuild every machine from the log. No effects are performed.
+    pub async fn replay(&mut self) -> Result<u64, RunnerError> {
+        let mut stream = self.log.replay(0);
+        let mut n = 0;
+        while let Some(item) = stream.next().await {
+            let (_, env) = item?;
+            self.fold_foreign(&env)?;
+            n += 1;
+        }
+        self.report.replayed_events += n;
+        Ok(n)
+    }
+
+    fn fold_foreign(&mut self, env: &Envelope) -> Result<(), RunnerError> {
+        if self.fleet.replay(env)?.is_some()
+            && let Some(state) = self.fleet.state(&env.device)
+            && let Ok(mut board) = self.status.lock()
+        {
+            board.apply(env, state);
+        }
+        Ok(())
+    }
+
+    /// Whether a device is known and enrolled.
+    fn is_enrolled(&self, device: &DeviceId) -> bool {
+        self.fleet.state(device).is_some_and(|s| s.is_active())
+    }
+
+    fn tenant_of(&self, device: &DeviceId) -> Option<TenantId> {
+        self.fleet.state(device).map(|s| s.tenant.clone())
+    }
+
+    fn accept(&mut self, command: Command) {
+        match command {
+            Command::Enroll {
+                device,
+                tenant,
+                host,
+                port,
+                policy,
+            } => {
+                let (min, max) = policy.jitter_range_ms();
+                let jitter_ms = if max > min {
+                    self.rng.random_range(min..=max)
+                } else {
+                    min
+                };
+                let event = Event::Enrolled {
+                    tenant: tenant.clone(),
+                    host,
+                    port,
+                    jitter_ms,
+                    policy,
+                };
+                self.fleet.submit(device, tenant, event, None);
+            }
+            Command::Trigger {
+                device,
+                request,
+                reply,
+            } => {
+                let Some(tenant) = self.tenant_of(&device).filter(|_| self.is_enrolled(&device))
+                else {
+                    let _ = reply.send(TriggerReply::NotFound);
+                    return;
+                };
+                if self.replies.contains_key(&request) {
+                    let _ = reply.send(TriggerReply::Failed {
+                        kind: crate::domain::FailureKind::Other,
+                        message: format!("request id {request} is already in use"),
+                    });
+                    return;
+                }
+                self.replies.insert(request.clone(), reply);
+                let correlation = Some(request.clone());
+                self.fleet.submit(
+                    device,
+                    tenant,
+                    Event::TriggerRequested { request },
+                    correlation,
+                );
+            }
+            Command::Retire { device } => self.submit_known(device, Event::Retired),
+            Command::CredentialsUpdated { device } => {
+                self.submit_known(device, Event::CredentialsUpdated)
+            }
+            Command::HostKeyReset { device } => self.submit_known(device, Event::HostKeyReset),
+            Command::HostKeyAccepted {
+                device,
+                fingerprint,
+            } => self.submit_known(device, Event::HostKeyAccepted { fingerprint }),
+            Command::PolicyChanged { device, policy } => {
+                self.submit_known(device, Event::PolicyChanged { policy })
+            }
+        }
+    }
+
+    fn submit_known(&mut self, device: DeviceId, event: Event) {
+        match self.tenant_of(&device) {
+            Some(tenant) => self.fleet.submit(device, tenant, event, None),
+            None => tracing::warn!(device = %device, event = event.name(), "command for an unknown device ignored"),
+        }
+    }
+
+    fn append(&self, pending: Pending) -> AppendFuture {
+        let log = self.log.clone();
+        Box::pin(async move {
+            let device = pending.envelope.device.clone();
+            let expected = pending.envelope.seq.saturating_sub(1);
+            let result = log
+                .append(&device, expected, vec![pending.envelope.clone()])
+                .await;
+            (pending, result)
+        })
+    }
+
+    /// Perform the effects of a committed input.
+    fn act(&mut self, env: &Envelope, effects: Vec<Effect>, attempts: &mut JoinSet<()>) {
+        for effect in effects {
+            match effect {
+                Effect::Collect {
+                    attempt,
+                    host,
+                    port,
+                    trusted_host_key,
+                    routeros_major,
+                    timeout_secs,
+                } => {
+                    let job = AttemptJob {
+                        device: env.device.clone(),
+                        tenant: env.tenant.clone(),
+                        attempt,
+                        host,
+                        port,
+                        trusted_host_key,
+                        routeros_major,
+                        timeout_secs,
+                    };
+                    let executor = self.executor.clone();
+                    let results = self.results_tx.clone();
+                    self.report.attempts_started += 1;
+                    metrics::gauge!("config_backup_active").increment(1.0);
+                    attempts.spawn(async move {
+                        let (device, tenant) = (job.device.clone(), job.tenant.clone());
+                        let outcome = executor.execute(job).await;
+                        let _ = results.send((device, tenant, attempt, outcome));
+                    });
+                }
+                Effect::Reply { request, reply } => {
+                    if let Some(tx) = self.replies.remove(&request) {
+                        let _ = tx.send(reply);
+                    }
+                }
+                Effect::TrustHostKey { fingerprint } => {
+                    tracing::info!(device = %env.device, fingerprint = %fingerprint, "host key trusted");
+                    self.executor
+                        .host_key_trusted(&env.device, Some(&fingerprint));
+                }
+                Effect::ForgetHostKey => {
+                    tracing::info!(device = %env.device, "trusted host key forgotten");
+                    self.executor.host_key_trusted(&env.device, None);
+                }
+            }
+        }
+    }
+
+    fn record_metrics(env: &Envelope) {
+        if let Event::AttemptFinished { outcome, .. } = &env.event {
+            metrics::gauge!("config_backup_active").decrement(1.0);
+            let status = match outcome {
+                Outcome::Collected { duration_ms, .. } => {
+                    metrics::histogram!("config_backup_duration_seconds")
+                        .record(*duration_ms as f64 / 1000.0);
+                    "success"
+                }
+                Outcome::Skipped { .. } => "skipped",
+                Outcome::Failed { kind, .. } => kind.name(),
+            };
+            metrics::counter!("config_backup_total", "status" => status).increment(1);
+        }
+    }
+
+    fn publish_phase_gauges(&self) {
+        if let Ok(board) = self.status.lock() {
+            let summary = board.summary(self.clock.now());
+            for phase in PhaseKind::ALL {
+                let n = summary.phases.get(phase.name()).copied().unwrap_or(0);
+                metrics::gauge!("config_backup_devices", "phase" => phase.name()).set(n as f64);
+            }
+            metrics::gauge!("config_backup_stale_devices").set(summary.stale as f64);
+        }
+    }
+
+    /// Read what another writer appended for `device` and fold it.
+    async fn catch_up(&mut self, device: &DeviceId) {
+        let mut history = self.log.device_history(device);
+        while let Some(item) = history.next().await {
+            match item {
+                Ok(env) => {
+                    if let Err(e) = self.fold_foreign(&env) {
+                        tracing::error!(device = %device, error = %e, "cannot fold the device's log");
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(device = %device, error = %e, "cannot read the device's log after a conflict");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Run until `shutdown` resolves, then wind down within the grace.
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) -> RunReport {
+        let mut appends: FuturesUnordered<AppendFuture> = FuturesUnordered::new();
+        let mut attempts: JoinSet<()> = JoinSet::new();
+        let mut store_paused_until: Option<Timestamp> = None;
+        let mut stopping: Option<Timestamp> = None;
+        let mut gauges_at = Timestamp::ZERO;
+        tokio::pin!(shutdown);
+
+        loop {
+            let now = self.clock.now();
+            if store_paused_until.is_some_and(|t| now >= t) {
+                store_paused_until = None;
+            }
+            let mut handed_out = false;
+            if store_paused_until.is_none() {
+                while appends.len() < self.config.append_window {
+                    let Some(pending) = self.fleet.next_input(now) else {
+                        break;
+                    };
+                    handed_out = true;
+                    appends.push(self.append(pending));
+                }
+            }
+            if now.millis_since(gauges_at) >= 5000 {
+                gauges_at = now;
+                self.publish_phase_gauges();
+            }
+            if let Some(deadline) = stopping
+                && appends.is_empty()
+            {
+                let drained = attempts.is_empty() && !handed_out && store_paused_until.is_none();
+                if drained || now >= deadline {
+                    break;
+                }
+            }
+            let wake = match (store_paused_until, self.fleet.poll_timeout()) {
+                (Some(t), _) => Some(t),
+                (None, t) => t,
+            };
+            let sleep_for = wake
+                .map(|t| Duration::from_millis(t.millis_since(now)))
+                .unwrap_or(Duration::from_secs(3600))
+                .min(Duration::from_secs(1));
+            tokio::select! {
+                Some((pending, result)) = appends.next(), if !appends.is_empty() => {
+                    self.settle_append(pending, result, &mut attempts, &mut store_paused_until).await;
+                }
+                Some((device, tenant, attempt, outcome)) = self.results.recv() => {
+                    let correlation = Some(format!("{device}/{attempt}"));
+                    self.fleet.submit(device, tenant, Event::AttemptFinished { attempt, outcome }, correlation);
+                }
+                Some(command) = self.commands.recv(), if stopping.is_none() => {
+                    self.accept(command);
+                }
+                Some(_) = attempts.join_next(), if !attempts.is_empty() => {}
+                _ = tokio::time::sleep(sleep_for) => {}
+                _ = &mut shutdown, if stopping.is_none() => {
+                    tracing::info!(running = self.fleet.running(), grace_s = self.config.shutdown_grace.as_secs(), "shutting down: no new attempts");
+                    self.fleet.pause_attempts(true);
+                    stopping = Some(self.clock.now().plus_millis(self.config.shutdown_grace.as_millis() as u64));
+                }
+            }
+        }
+        self.report.attempts_left_running = attempts.len();
+        attempts.abort_all();
+        for (_, tx) in self.replies.drain() {
+            let _ = tx.send(TriggerReply::Failed {
+                kind: crate::domain::FailureKind::Other,
+                message: "the daemon stopped before the attempt ended".into(),
+            });
+        }
+        self.report
+    }
+
+    async fn settle_append(
+        &mut self,
+        pending: Pending,
+        result: Result<u64, AppendError>,
+        attempts: &mut JoinSet<()>,
+        store_paused_until: &mut Option<Timestamp>,
+    ) {
+        match result {
+            Ok(_) => {
+                let env = pending.envelope.clone();
+                let effects = self.fleet.commit(pending);
+                self.report.recorded_events += 1;
+                Self::record_metrics(&env);
+                if let Some(state) = self.fleet.state(&env.device)
+                    && let Ok(mut board) = self.status.lock()
+                {
+                    board.apply(&env, state);
+                }
+                self.act(&env, effects, attempts);
+            }
+            Err(AppendError::Conflict { actual }) => {
+                let device = pending.envelope.device.clone();
+                tracing::info!(device = %device, seq = pending.envelope.seq, actual, "another writer moved the device; catching up");
+                self.fleet.abort(pending);
+                self.catch_up(&device).await;
+            }
+            Err(e) => {
+                let device = pending.envelope.device.clone();
+                tracing::error!(device = %device, seq = pending.envelope.seq, event = pending.envelope.event.name(), error = %e,
+                    "cannot record to the event log; no new attempts until it is back");
+                self.fleet.abort(pending);
+                *store_paused_until =
+                    Some(self.clock.now().plus_millis(self.config.store_retry.as_millis() as u64));
+            }
+        }
+    }
+}
