@@ -16,6 +16,7 @@
 //!   driving the same `step` and the same scheduling as production.
 //! - [`cli`]: the subcommands of the `confkeep` binary.
 
+pub mod api;
 pub mod cli;
 pub mod domain;
 pub mod effects;

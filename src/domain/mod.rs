@@ -12,6 +12,7 @@ pub mod event;
 pub mod fleet;
 pub mod machine;
 pub mod normalize;
+pub mod observer;
 pub mod policy;
 pub mod time;
 

@@ -218,9 +218,8 @@ impl Inventory {
             let tenant = match &d.tenant {
                 Some(t) => TenantId::parse(t.get_ref())
                     .map_err(|e| field(t.span().start, "tenant", e.to_string()))?,
-                None => TenantId::parse("default").map_err(|e| {
-                    field(table_start, "tenant", e.to_string())
-                })?,
+                None => TenantId::parse("default")
+                    .map_err(|e| field(table_start, "tenant", e.to_string()))?,
             };
             let host = d.host.get_ref().trim().to_owned();
             if !valid_host(&host) {
@@ -344,21 +343,27 @@ tags = ["edge"]
 
     #[test]
     fn errors_name_file_line_and_field() {
-        let dup = format!("{GOOD}\n[[device]]\nid = \"core-1\"\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\n");
+        let dup = format!(
+            "{GOOD}\n[[device]]\nid = \"core-1\"\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\n"
+        );
         let e = err(&dup);
         assert!(e.contains("inv.toml, line 18, field `id`"), "{e}");
         assert!(e.contains("first defined on line 3"), "{e}");
 
-        let e = err("[[device]]\nid = \"a\"\nhost = \"h\"\nport = 0\nuser = \"u\"\npassword = \"p\"\n");
+        let e =
+            err("[[device]]\nid = \"a\"\nhost = \"h\"\nport = 0\nuser = \"u\"\npassword = \"p\"\n");
         assert!(e.contains("line 4, field `port`"), "{e}");
 
-        let e = err("[[device]]\nid = \"a\"\nhost = \"not a host!\"\nuser = \"u\"\npassword = \"p\"\n");
+        let e =
+            err("[[device]]\nid = \"a\"\nhost = \"not a host!\"\nuser = \"u\"\npassword = \"p\"\n");
         assert!(e.contains("line 3, field `host`"), "{e}");
 
         let e = err("[[device]]\nid = \"a\"\nhost = \"h\"\nuser = \"u\"\n");
         assert!(e.contains("field `password`"), "{e}");
 
-        let e = err("[[device]]\nid = \"a\"\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\ncolour = 1\n");
+        let e = err(
+            "[[device]]\nid = \"a\"\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\ncolour = 1\n",
+        );
         assert!(e.contains("line 6") && e.contains("colour"), "{e}");
 
         let e = err("[[device]]\nid = \"a.b\"\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\n");

@@ -3,7 +3,8 @@
 //! The runner records an input, lets the pure machine decide, then acts on
 //! the effects it returned.
 
-pub mod inventory;
-pub mod snapshot;
+pub mod config;
 pub mod gate;
+pub mod inventory;
 pub mod runner;
+pub mod snapshot;

@@ -37,11 +37,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use crate::domain::fleet::{Fleet, Pending};
+use crate::domain::observer::Observer;
 use crate::domain::{
-    AttemptId, DeviceId, Effect, Envelope, Event, Outcome, PhaseKind, RequestId, RetryPolicy,
-    TenantId, Timestamp, TriggerReply,
+    AttemptId, DeviceId, Effect, Envelope, Event, Outcome, RequestId, RetryPolicy, TenantId,
+    Timestamp, TriggerReply,
 };
-use crate::projections::status::StatusBoard;
 use crate::store::{AppendError, EventLog, StoreError};
 
 /// The wall clock, in one place.
@@ -122,6 +122,22 @@ pub enum Command {
         device: DeviceId,
         policy: RetryPolicy,
     },
+    /// The inventory as it should be: enrol what is new or changed, retire
+    /// what is gone. Devices already enrolled as desired are left alone (no
+    /// re-jitter, no schedule change).
+    Reconcile {
+        devices: Vec<DesiredDevice>,
+    },
+}
+
+/// A device as the inventory wants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredDevice {
+    pub device: DeviceId,
+    pub tenant: TenantId,
+    pub host: String,
+    pub port: u16,
+    pub policy: RetryPolicy,
 }
 
 /// How the runner behaves.
@@ -166,7 +182,6 @@ pub enum RunnerError {
 #[derive(Clone)]
 pub struct RunnerHandle {
     commands: mpsc::UnboundedSender<Command>,
-    status: Arc<Mutex<StatusBoard>>,
 }
 
 impl RunnerHandle {
@@ -186,11 +201,6 @@ impl RunnerHandle {
             return None;
         }
         rx.await.ok()
-    }
-
-    /// The status projection, as of now.
-    pub fn status(&self) -> Arc<Mutex<StatusBoard>> {
-        self.status.clone()
     }
 }
 
@@ -216,10 +226,13 @@ pub struct Runner {
     results_tx: mpsc::UnboundedSender<(DeviceId, TenantId, AttemptId, Outcome)>,
     results: mpsc::UnboundedReceiver<(DeviceId, TenantId, AttemptId, Outcome)>,
     replies: HashMap<RequestId, oneshot::Sender<TriggerReply>>,
-    status: Arc<Mutex<StatusBoard>>,
+    observers: Vec<SharedObserver>,
     rng: ChaCha20Rng,
     report: RunReport,
 }
+
+/// A projection the runner feeds.
+pub type SharedObserver = Arc<Mutex<dyn Observer>>;
 
 type AppendFuture = BoxFuture<'static, (Pending, Result<u64, AppendError>)>;
 
@@ -247,7 +260,7 @@ impl Runner {
             results_tx,
             results,
             replies: HashMap::new(),
-            status: Arc::new(Mutex::new(StatusBoard::new())),
+            observers: Vec::new(),
             rng,
             report: RunReport::default(),
         }
@@ -257,7 +270,23 @@ impl Runner {
     pub fn handle(&self) -> RunnerHandle {
         RunnerHandle {
             commands: self.commands_tx.clone(),
-            status: self.status.clone(),
+        }
+    }
+
+    /// Feed `observer` every recorded envelope from now on (add observers
+    /// before [`Runner::replay`] so they see the whole log).
+    pub fn observe(&mut self, observer: SharedObserver) {
+        self.observers.push(observer);
+    }
+
+    fn notify(&self, env: &Envelope) {
+        let Some(state) = self.fleet.state(&env.device) else {
+            return;
+        };
+        for o in &self.observers {
+            if let Ok(mut o) = o.lock() {
+                o.recorded(env, state);
+            }
         }
     }
 
@@ -275,11 +304,8 @@ impl Runner {
     }
 
     fn fold_foreign(&mut self, env: &Envelope) -> Result<(), RunnerError> {
-        if self.fleet.replay(env)?.is_some()
-            && let Some(state) = self.fleet.state(&env.device)
-            && let Ok(mut board) = self.status.lock()
-        {
-            board.apply(env, state);
+        if self.fleet.replay(env)?.is_some() {
+            self.notify(env);
         }
         Ok(())
     }
@@ -322,7 +348,9 @@ impl Runner {
                 request,
                 reply,
             } => {
-                let Some(tenant) = self.tenant_of(&device).filter(|_| self.is_enrolled(&device))
+                let Some(tenant) = self
+                    .tenant_of(&device)
+                    .filter(|_| self.is_enrolled(&device))
                 else {
                     let _ = reply.send(TriggerReply::NotFound);
                     return;
@@ -344,6 +372,7 @@ impl Runner {
                 );
             }
             Command::Retire { device } => self.submit_known(device, Event::Retired),
+            Command::Reconcile { devices } => self.reconcile(devices),
             Command::CredentialsUpdated { device } => {
                 self.submit_known(device, Event::CredentialsUpdated)
             }
@@ -358,10 +387,50 @@ impl Runner {
         }
     }
 
+    fn reconcile(&mut self, devices: Vec<DesiredDevice>) {
+        let wanted: std::collections::BTreeSet<DeviceId> =
+            devices.iter().map(|d| d.device.clone()).collect();
+        let mut enrolled = 0;
+        for d in devices {
+            let up_to_date = self.fleet.state(&d.device).is_some_and(|s| {
+                s.is_active()
+                    && s.tenant == d.tenant
+                    && *s.host == *d.host
+                    && s.port == d.port
+                    && *s.policy == d.policy
+            });
+            if !up_to_date {
+                enrolled += 1;
+                self.accept(Command::Enroll {
+                    device: d.device,
+                    tenant: d.tenant,
+                    host: d.host,
+                    port: d.port,
+                    policy: d.policy,
+                });
+            }
+        }
+        let gone: Vec<DeviceId> = self
+            .fleet
+            .states()
+            .into_iter()
+            .filter(|s| s.is_active() && !wanted.contains(&s.device))
+            .map(|s| s.device.clone())
+            .collect();
+        if enrolled > 0 || !gone.is_empty() {
+            tracing::info!(enrolled, retired = gone.len(), "inventory reconciled");
+        }
+        for device in gone {
+            self.submit_known(device, Event::Retired);
+        }
+    }
+
     fn submit_known(&mut self, device: DeviceId, event: Event) {
         match self.tenant_of(&device) {
             Some(tenant) => self.fleet.submit(device, tenant, event, None),
-            None => tracing::warn!(device = %device, event = event.name(), "command for an unknown device ignored"),
+            None => {
+                tracing::warn!(device = %device, event = event.name(), "command for an unknown device ignored")
+            }
         }
     }
 
@@ -443,17 +512,6 @@ impl Runner {
         }
     }
 
-    fn publish_phase_gauges(&self) {
-        if let Ok(board) = self.status.lock() {
-            let summary = board.summary(self.clock.now());
-            for phase in PhaseKind::ALL {
-                let n = summary.phases.get(phase.name()).copied().unwrap_or(0);
-                metrics::gauge!("config_backup_devices", "phase" => phase.name()).set(n as f64);
-            }
-            metrics::gauge!("config_backup_stale_devices").set(summary.stale as f64);
-        }
-    }
-
     /// Read what another writer appended for `device` and fold it.
     async fn catch_up(&mut self, device: &DeviceId) {
         let mut history = self.log.device_history(device);
@@ -479,7 +537,6 @@ impl Runner {
         let mut attempts: JoinSet<()> = JoinSet::new();
         let mut store_paused_until: Option<Timestamp> = None;
         let mut stopping: Option<Timestamp> = None;
-        let mut gauges_at = Timestamp::ZERO;
         tokio::pin!(shutdown);
 
         loop {
@@ -496,10 +553,6 @@ impl Runner {
                     handed_out = true;
                     appends.push(self.append(pending));
                 }
-            }
-            if now.millis_since(gauges_at) >= 5000 {
-                gauges_at = now;
-                self.publish_phase_gauges();
             }
             if let Some(deadline) = stopping
                 && appends.is_empty()
@@ -561,11 +614,7 @@ impl Runner {
                 let effects = self.fleet.commit(pending);
                 self.report.recorded_events += 1;
                 Self::record_metrics(&env);
-                if let Some(state) = self.fleet.state(&env.device)
-                    && let Ok(mut board) = self.status.lock()
-                {
-                    board.apply(&env, state);
-                }
+                self.notify(&env);
                 self.act(&env, effects, attempts);
             }
             Err(AppendError::Conflict { actual }) => {
@@ -579,8 +628,11 @@ impl Runner {
                 tracing::error!(device = %device, seq = pending.envelope.seq, event = pending.envelope.event.name(), error = %e,
                     "cannot record to the event log; no new attempts until it is back");
                 self.fleet.abort(pending);
-                *store_paused_until =
-                    Some(self.clock.now().plus_millis(self.config.store_retry.as_millis() as u64));
+                *store_paused_until = Some(
+                    self.clock
+                        .now()
+                        .plus_millis(self.config.store_retry.as_millis() as u64),
+                );
             }
         }
     }

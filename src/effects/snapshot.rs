@@ -139,7 +139,8 @@ impl SnapshotFiles {
 
     /// The file of one snapshot.
     pub fn path_of(&self, tenant: &TenantId, device: &DeviceId, sha256: &str) -> PathBuf {
-        self.device_dir(tenant, device).join(format!("{sha256}.rsc"))
+        self.device_dir(tenant, device)
+            .join(format!("{sha256}.rsc"))
     }
 
     /// Write a snapshot (blocking IO: call from a blocking thread).

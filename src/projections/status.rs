@@ -8,12 +8,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{DeviceId, DeviceState, Envelope, Event, Outcome, PhaseKind, Timestamp};
 
 /// What an operator sees for one device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceStatus {
     pub device: String,
     pub tenant: String,
@@ -39,7 +39,7 @@ pub struct DeviceStatus {
 }
 
 /// The last failure of a device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastError {
     pub kind: String,
     pub message: String,
@@ -47,11 +47,11 @@ pub struct LastError {
 }
 
 /// Counts over the whole fleet.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FleetSummary {
     pub devices: usize,
     /// Devices per phase, by phase name.
-    pub phases: BTreeMap<&'static str, usize>,
+    pub phases: BTreeMap<String, usize>,
     /// Devices with no success within two intervals.
     pub stale: usize,
     pub backups_succeeded: u64,
@@ -66,6 +66,12 @@ pub struct StatusBoard {
     succeeded: u64,
     failed: u64,
     skipped: u64,
+}
+
+impl crate::domain::observer::Observer for StatusBoard {
+    fn recorded(&mut self, envelope: &Envelope, state: &DeviceState) {
+        self.apply(envelope, state);
+    }
 }
 
 impl StatusBoard {
@@ -135,11 +141,13 @@ impl StatusBoard {
 
     /// Counts per phase and stale devices at `now`.
     pub fn summary(&self, now: Timestamp) -> FleetSummary {
-        let mut phases: BTreeMap<&'static str, usize> =
-            PhaseKind::ALL.iter().map(|p| (p.name(), 0)).collect();
+        let mut phases: BTreeMap<String, usize> = PhaseKind::ALL
+            .iter()
+            .map(|p| (p.name().to_owned(), 0))
+            .collect();
         let mut stale = 0;
         for row in self.rows.values() {
-            *phases.entry(row.phase.name()).or_default() += 1;
+            *phases.entry(row.phase.name().to_owned()).or_default() += 1;
             if Self::is_stale(row, now) {
                 stale += 1;
             }

@@ -1,0 +1,289 @@
+//! The daemon's configuration file (`confkeep.toml`) and its environment
+//! overrides.
+//!
+//! ```toml
+//! node = "backup-1"                  # recorded in every event; default: host name
+//! data_dir = "/var/lib/confkeep"     # embedded log and snapshot files
+//! inventory = "inventory.toml"       # relative to this file
+//! http_listen = "127.0.0.1:9180"     # status, history, metrics, triggers
+//! shutdown_grace_secs = 10
+//!
+//! [nats]                             # absent: embedded mode (redb + files)
+//! url = "nats://127.0.0.1:4222"
+//! replicas = 3
+//!
+//! [redis]                            # absent: no online gate, no lock
+//! url = "redis://127.0.0.1:6379"
+//!
+//! [ssh]
+//! output_cap_bytes = 16777216
+//! legacy_algorithms = false
+//!
+//! [policy]                           # see RetryPolicy; seconds
+//! interval_secs = 21600
+//! max_concurrent = 10
+//! ```
+//!
+//! Environment overrides use the names operators of the platform we replace
+//! already know: `CONFIG_BACKUP_INTERVAL`, `CONFIG_BACKUP_MAX_CONCURRENT`,
+//! `CONFIG_BACKUP_COMMAND_TIMEOUT` (seconds); plus `CONFKEEP_NATS_URL`,
+//! `CONFKEEP_REDIS_URL`, `CONFKEEP_DATA_DIR`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::domain::{PolicyError, RetryPolicy};
+
+/// NATS settings (JetStream mode).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    pub url: String,
+    #[serde(default = "one")]
+    pub replicas: usize,
+    /// Seconds to keep events; 0 keeps them forever (an audit log).
+    #[serde(default)]
+    pub max_age_secs: u64,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Redis settings (online gate and lock).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    pub url: String,
+    /// Prefix for every key (empty in production).
+    #[serde(default)]
+    pub key_prefix: String,
+}
+
+/// SSH settings shared by every device.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SshConfig {
+    pub output_cap_bytes: usize,
+    /// Allow SHA-1 key exchange/MACs and ssh-rsa for every device.
+    pub legacy_algorithms: bool,
+}
+
+impl Default for SshConfig {
+    fn default() -> Self {
+        SshConfig {
+            output_cap_bytes: 16 * 1024 * 1024,
+            legacy_algorithms: false,
+        }
+    }
+}
+
+/// The daemon's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    #[serde(default)]
+    pub node: Option<String>,
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default = "default_inventory")]
+    pub inventory: PathBuf,
+    #[serde(default)]
+    pub http_listen: Option<String>,
+    #[serde(default = "ten")]
+    pub shutdown_grace_secs: u64,
+    #[serde(default)]
+    pub nats: Option<NatsConfig>,
+    #[serde(default)]
+    pub redis: Option<RedisConfig>,
+    #[serde(default)]
+    pub ssh: SshConfig,
+    #[serde(default)]
+    pub policy: RetryPolicy,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("confkeep-data")
+}
+fn default_inventory() -> PathBuf {
+    PathBuf::from("inventory.toml")
+}
+fn ten() -> u64 {
+    10
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            node: None,
+            data_dir: default_data_dir(),
+            inventory: default_inventory(),
+            http_listen: None,
+            shutdown_grace_secs: 10,
+            nats: None,
+            redis: None,
+            ssh: SshConfig::default(),
+            policy: RetryPolicy::default(),
+        }
+    }
+}
+
+/// A configuration that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path}, line {line}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("environment variable {name}={value:?}: expected a whole number of {unit}")]
+    Env {
+        name: &'static str,
+        value: String,
+        unit: &'static str,
+    },
+    #[error("config {path}, [policy]: {source}")]
+    Policy { path: PathBuf, source: PolicyError },
+}
+
+impl DaemonConfig {
+    /// Read the file, apply environment overrides, resolve relative paths
+    /// against the file's directory, and validate the policy.
+    pub fn load(path: &Path) -> Result<DaemonConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config: DaemonConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            line: e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                .unwrap_or(0),
+            message: e.message().to_owned(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        if config.inventory.is_relative() {
+            config.inventory = base.join(&config.inventory);
+        }
+        if config.data_dir.is_relative() {
+            config.data_dir = base.join(&config.data_dir);
+        }
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config
+            .policy
+            .validate()
+            .map_err(|source| ConfigError::Policy {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(config)
+    }
+
+    /// Apply the environment overrides, read through `get`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let number = |name: &'static str, unit: &'static str| -> Result<Option<u64>, ConfigError> {
+            match get(name) {
+                None => Ok(None),
+                Some(v) => v.trim().parse().map(Some).map_err(|_| ConfigError::Env {
+                    name,
+                    value: v,
+                    unit,
+                }),
+            }
+        };
+        if let Some(v) = number("CONFIG_BACKUP_INTERVAL", "seconds")? {
+            self.policy.interval_secs = v;
+        }
+        if let Some(v) = number("CONFIG_BACKUP_MAX_CONCURRENT", "attempts")? {
+            self.policy.max_concurrent = u32::try_from(v).unwrap_or(u32::MAX);
+        }
+        if let Some(v) = number("CONFIG_BACKUP_COMMAND_TIMEOUT", "seconds")? {
+            self.policy.command_timeout_secs = v;
+        }
+        if let Some(url) = get("CONFKEEP_NATS_URL").filter(|s| !s.is_empty()) {
+            match &mut self.nats {
+                Some(n) => n.url = url,
+                None => {
+                    self.nats = Some(NatsConfig {
+                        url,
+                        replicas: 1,
+                        max_age_secs: 0,
+                    })
+                }
+            }
+        }
+        if let Some(url) = get("CONFKEEP_REDIS_URL").filter(|s| !s.is_empty()) {
+            match &mut self.redis {
+                Some(r) => r.url = url,
+                None => {
+                    self.redis = Some(RedisConfig {
+                        url,
+                        key_prefix: String::new(),
+                    })
+                }
+            }
+        }
+        if let Some(dir) = get("CONFKEEP_DATA_DIR").filter(|s| !s.is_empty()) {
+            self.data_dir = PathBuf::from(dir);
+        }
+        Ok(())
+    }
+
+    /// The node id: configured, else the host name, else `confkeep`.
+    pub fn node_id(&self) -> String {
+        self.node.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "confkeep".into())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_use_the_names_operators_know() {
+        let mut c = DaemonConfig::default();
+        c.apply_env(|n| match n {
+            "CONFIG_BACKUP_INTERVAL" => Some("3600".into()),
+            "CONFIG_BACKUP_MAX_CONCURRENT" => Some("25".into()),
+            "CONFIG_BACKUP_COMMAND_TIMEOUT" => Some("20".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.policy.interval_secs, 3600);
+        assert_eq!(c.policy.max_concurrent, 25);
+        assert_eq!(c.policy.command_timeout_secs, 20);
+        let e = c
+            .apply_env(|n| (n == "CONFIG_BACKUP_INTERVAL").then(|| "6h".into()))
+            .unwrap_err();
+        assert!(e.to_string().contains("CONFIG_BACKUP_INTERVAL"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_policy_names_the_file_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("confkeep.toml");
+        std::fs::write(&path, "[policy]\ninterval_secs = 0\n").unwrap();
+        let e = DaemonConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("confkeep.toml") && e.contains("interval_secs"),
+            "{e}"
+        );
+        std::fs::write(&path, "[policy]\nintervall = 5\n").unwrap();
+        let e = DaemonConfig::load(&path).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("intervall"), "{e}");
+    }
+}
