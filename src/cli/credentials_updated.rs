@@ -1,10 +1,23 @@
-//! `confkeep credentials-updated`: tell confkeep a blocked device's credentials were fixed.
+//! `confkeep credentials-updated DEVICE`: the operator fixed a device's
+//! credentials; it leaves `AuthBlocked` and is tried again promptly.
+
+use crate::cli::http::{ApiArgs, call, error_text};
 
 /// Tell confkeep a blocked device's credentials were fixed.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    pub device: String,
+}
 
-/// Not built yet: says so instead of pretending.
-pub async fn run(_args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("`confkeep credentials-updated` is not implemented yet")
+pub async fn run(args: Args) -> anyhow::Result<i32> {
+    let path = format!("/v1/devices/{}/credentials-updated", args.device);
+    let (code, body) = call("POST", &args.api.api, &path, None).await?;
+    if code == 202 {
+        println!("recorded: {} credentials updated", args.device);
+        return Ok(0);
+    }
+    eprintln!("confkeep credentials-updated: {}", error_text(&body));
+    Ok(if code == 404 { 3 } else { 1 })
 }

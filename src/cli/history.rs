@@ -1,10 +1,93 @@
-//! `confkeep history`: the audit trail of one device.
+//! `confkeep history DEVICE`: the audit trail of one device — every recorded
+//! input, when and by which node, and what it led to at the time.
+
+use crate::cli::http::{ApiArgs, call, error_text};
+use crate::domain::{Envelope, Event, Outcome};
+use crate::effects::snapshot::rfc3339;
 
 /// The audit trail of one device.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    pub device: String,
+    /// Print the envelopes as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+}
 
-/// Not built yet: says so instead of pretending.
-pub async fn run(_args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("`confkeep history` is not implemented yet")
+/// One human line per event.
+pub fn describe(env: &Envelope) -> String {
+    let what = match &env.event {
+        Event::Enrolled {
+            host,
+            port,
+            jitter_ms,
+            ..
+        } => {
+            format!(
+                "enrolled {host}:{port} (first backup after {} s)",
+                jitter_ms / 1000
+            )
+        }
+        Event::TimerFired { timer, .. } => format!("timer {timer:?} fired"),
+        Event::AttemptFinished { attempt, outcome } => match outcome {
+            Outcome::Collected {
+                sha256,
+                bytes,
+                routeros_version,
+                ..
+            } => format!(
+                "attempt {attempt} collected {} ({bytes} bytes, RouterOS {})",
+                &sha256[..sha256.len().min(12)],
+                routeros_version.as_deref().unwrap_or("?")
+            ),
+            Outcome::Skipped { reason } => format!("attempt {attempt} skipped: {reason:?}"),
+            Outcome::Failed { kind, message } => {
+                format!("attempt {attempt} failed: {}: {message}", kind.name())
+            }
+        },
+        Event::TriggerRequested { request } => format!("trigger requested ({request})"),
+        other => other.name().replace('_', " "),
+    };
+    let after = env
+        .after
+        .as_ref()
+        .map(|a| {
+            let next = a
+                .deadline
+                .map(|(k, t)| format!(", next {k:?} at {}", rfc3339(t)))
+                .unwrap_or_default();
+            format!(" -> {}{next}", a.phase.name())
+        })
+        .unwrap_or_default();
+    format!(
+        "#{:<4} {} [{}] {what}{after}",
+        env.seq,
+        rfc3339(env.at),
+        env.node
+    )
+}
+
+pub async fn run(args: Args) -> anyhow::Result<i32> {
+    let (code, body) = call(
+        "GET",
+        &args.api.api,
+        &format!("/v1/devices/{}/history", args.device),
+        None,
+    )
+    .await?;
+    if code != 200 {
+        eprintln!("confkeep history: {}", error_text(&body));
+        return Ok(if code == 404 { 3 } else { 1 });
+    }
+    let events: Vec<Envelope> = serde_json::from_slice(&body)?;
+    for env in &events {
+        if args.json {
+            println!("{}", serde_json::to_string(env)?);
+        } else {
+            println!("{}", describe(env));
+        }
+    }
+    Ok(0)
 }

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod diff;
 pub mod history;
 pub mod host_key;
+pub mod http;
 pub mod logging;
 pub mod normalize;
 pub mod replay;

@@ -1,10 +1,41 @@
-//! `confkeep trigger`: ask for a backup of one device now.
+//! `confkeep trigger DEVICE`: ask the running daemon for a backup now and
+//! wait for the answer.
+//!
+//! Exit codes: 0 success, 3 not found, 4 conflict (already running),
+//! 5 blocked, 6 failed, 7 skipped (offline or locked), 8 timeout, 1 other.
+
+use crate::api::{TriggerOutcome, TriggerResponse};
+use crate::cli::http::{ApiArgs, call, error_text};
+use crate::domain::TriggerReply;
 
 /// Ask for a backup of one device now.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    pub device: String,
+}
 
-/// Not built yet: says so instead of pretending.
-pub async fn run(_args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("`confkeep trigger` is not implemented yet")
+pub async fn run(args: Args) -> anyhow::Result<i32> {
+    let (code, body) = call(
+        "POST",
+        &args.api.api,
+        &format!("/v1/devices/{}/trigger", args.device),
+        None,
+    )
+    .await?;
+    let Ok(answer) = serde_json::from_slice::<TriggerResponse>(&body) else {
+        eprintln!("confkeep trigger: HTTP {code}: {}", error_text(&body));
+        return Ok(if code == 404 { 3 } else { 1 });
+    };
+    println!("{}", serde_json::to_string(&answer.reply)?);
+    Ok(match answer.reply {
+        TriggerOutcome::Reply(TriggerReply::Success { .. }) => 0,
+        TriggerOutcome::Reply(TriggerReply::NotFound) => 3,
+        TriggerOutcome::Reply(TriggerReply::Conflict { .. }) => 4,
+        TriggerOutcome::Reply(TriggerReply::Blocked { .. }) => 5,
+        TriggerOutcome::Reply(TriggerReply::Failed { .. }) => 6,
+        TriggerOutcome::Reply(TriggerReply::Skipped { .. }) => 7,
+        TriggerOutcome::Timeout { .. } => 8,
+    })
 }
