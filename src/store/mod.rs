@@ -2,7 +2,8 @@
 //!
 //! One contract ([`EventLog`]), three backends: JetStream (production),
 //! embedded redb (the default without NATS) and memory (tests and
-//! simulations). Every backend keeps two orders:
+//! simulations); [`open`] picks one from a [`StoreConfig`]. Every backend
+//! keeps two orders:
 //!
 //! - the **per-device sequence** (`Envelope::seq`, from 1, without gaps):
 //!   [`EventLog::append`] takes the sequence the writer last saw and refuses
@@ -18,6 +19,8 @@
 //! stream goes on with the next one (the caller decides to stop or skip).
 //! Any other error ends the stream.
 
+pub mod embedded;
+pub mod jetstream;
 pub mod memory;
 
 use futures::future::BoxFuture;
@@ -25,6 +28,8 @@ use futures::stream::BoxStream;
 
 use crate::domain::{DecodeError, DeviceId, Envelope};
 
+pub use embedded::EmbeddedLog;
+pub use jetstream::{JetStreamConfig, JetStreamLog};
 pub use memory::MemoryLog;
 
 /// Position of an event in the whole log (all devices), from 1. On
@@ -167,4 +172,53 @@ pub fn check_batch(
         }
     }
     Ok(())
+}
+
+/// Which log to use: what the daemon and the CLI read from their options.
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    /// JetStream, when a NATS URL is configured.
+    JetStream(jetstream::JetStreamConfig),
+    /// The embedded redb file `<data_dir>/events.redb` otherwise.
+    Embedded { data_dir: std::path::PathBuf },
+}
+
+impl StoreConfig {
+    /// JetStream with the default stream and subjects when `nats_url` is
+    /// given, else the embedded log under `data_dir`.
+    pub fn from_options(nats_url: Option<&str>, data_dir: &std::path::Path) -> Self {
+        match nats_url.filter(|u| !u.trim().is_empty()) {
+            Some(url) => StoreConfig::JetStream(jetstream::JetStreamConfig::new(url)),
+            None => StoreConfig::Embedded {
+                data_dir: data_dir.to_owned(),
+            },
+        }
+    }
+
+    /// Where the log is, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreConfig::JetStream(c) => format!("JetStream stream {} at {}", c.stream, c.url),
+            StoreConfig::Embedded { data_dir } => {
+                format!("{}", data_dir.join(embedded::FILE_NAME).display())
+            }
+        }
+    }
+}
+
+/// Open the configured log (creating it if needed).
+pub async fn open(config: &StoreConfig) -> Result<std::sync::Arc<dyn EventLog>, StoreError> {
+    Ok(match config {
+        StoreConfig::JetStream(c) => std::sync::Arc::new(jetstream::JetStreamLog::open(c).await?),
+        StoreConfig::Embedded { data_dir } => {
+            let data_dir = data_dir.clone();
+            let log =
+                tokio::task::spawn_blocking(move || embedded::EmbeddedLog::open_dir(&data_dir))
+                    .await
+                    .map_err(|e| {
+                        StoreError::unavailable(format!("cannot open the embedded log: {e}"))
+                    })??;
+            std::sync::Arc::new(log)
+        }
+    })
 }

@@ -1,0 +1,493 @@
+//! The embedded event log: one redb file, the default without NATS.
+//!
+//! Same contract and same conflict rule as JetStream, for a single daemon on
+//! one host. Two tables:
+//!
+//! - `events`: global sequence → envelope JSON (the same bytes JetStream
+//!   would store);
+//! - `device_events`: (device, sequence) → global sequence, so a device's
+//!   history and last sequence are one range read.
+//!
+//! Appends go through one writer thread that commits with fsync before it
+//! answers (durable on return). While a commit is on disk, new appends
+//! queue up and the next commit takes them all at once (group commit): each
+//! one is still checked against its device's sequence on its own, but many
+//! devices share one fsync.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use tokio::sync::{oneshot, watch};
+
+use super::{AppendError, EventLog, GlobalSeq, Positioned, StoreError, check_batch};
+use crate::domain::{DeviceId, Envelope};
+
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+const DEVICE_EVENTS: TableDefinition<(&str, u64), u64> = TableDefinition::new("device_events");
+
+/// The file name under the data directory.
+pub const FILE_NAME: &str = "events.redb";
+
+/// How many events one read copies out of the database at a time.
+const CHUNK: usize = 4096;
+/// At most this many queued appends share one commit.
+const GROUP: usize = 4096;
+
+/// The embedded event log. Cloning gives another handle on the same file.
+#[derive(Clone)]
+pub struct EmbeddedLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    path: PathBuf,
+    /// `None` only while dropping.
+    writer: Option<mpsc::Sender<Request>>,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
+    last_global: watch::Receiver<GlobalSeq>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Stop the writer and wait for it, so that the file is closed when
+        // the last handle goes (a reopen in the same process must work).
+        self.writer.take();
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Request {
+    device: DeviceId,
+    expected_seq: u64,
+    encoded: Vec<Vec<u8>>,
+    reply: oneshot::Sender<Result<u64, AppendError>>,
+}
+
+impl std::fmt::Debug for EmbeddedLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedLog")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+fn storage(path: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::unavailable(format!("{}: {what}: {e}", path.display()))
+}
+
+impl EmbeddedLog {
+    /// Open (or create) the log at `<data_dir>/events.redb`.
+    pub fn open_dir(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| storage(data_dir, "cannot create the data directory", e))?;
+        Self::open(&data_dir.join(FILE_NAME))
+    }
+
+    /// Open (or create) the log in this file. Only one process may hold it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Database::create(path).map_err(|e| storage(path, "cannot open", e))?;
+        {
+            // Create the tables so that readers never see them missing.
+            let tx = db
+                .begin_write()
+                .map_err(|e| storage(path, "cannot write", e))?;
+            tx.open_table(EVENTS)
+                .map_err(|e| storage(path, "cannot open table events", e))?;
+            tx.open_table(DEVICE_EVENTS)
+                .map_err(|e| storage(path, "cannot open table device_events", e))?;
+            tx.commit().map_err(|e| storage(path, "cannot commit", e))?;
+        }
+        let db = Arc::new(db);
+        let last = last_global(&db, path)?;
+        let (last_tx, last_rx) = watch::channel(last);
+        let (writer, requests) = mpsc::channel();
+        let writer_db = db.clone();
+        let writer_path = path.to_owned();
+        let writer_thread = std::thread::Builder::new()
+            .name("confkeep-redb-writer".into())
+            .spawn(move || write_loop(&writer_db, &writer_path, &requests, &last_tx))
+            .map_err(|e| storage(path, "cannot start the writer thread", e))?;
+        Ok(EmbeddedLog {
+            inner: Arc::new(Inner {
+                db,
+                path: path.to_owned(),
+                writer: Some(writer),
+                writer_thread: Some(writer_thread),
+                last_global: last_rx,
+            }),
+        })
+    }
+
+    /// The file this log lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Read events with global sequence in `[from, to]`, at most `CHUNK`.
+    fn read_chunk(
+        db: &Database,
+        path: &Path,
+        from: GlobalSeq,
+        to: GlobalSeq,
+    ) -> Result<Vec<Result<Positioned, StoreError>>, StoreError> {
+        let tx = db
+            .begin_read()
+            .map_err(|e| storage(path, "cannot read", e))?;
+        let table = tx
+            .open_table(EVENTS)
+            .map_err(|e| storage(path, "cannot open table events", e))?;
+        let range = table
+            .range(from.max(1)..=to)
+            .map_err(|e| storage(path, "cannot read events", e))?;
+        let mut out = Vec::with_capacity(CHUNK.min(to.saturating_sub(from) as usize + 1));
+        for row in range.take(CHUNK) {
+            let (key, value) = row.map_err(|e| storage(path, "cannot read events", e))?;
+            let global = key.value();
+            out.push(decode(path, global, value.value()).map(|env| (global, env)));
+        }
+        Ok(out)
+    }
+
+    fn history_sync(
+        &self,
+        device: &DeviceId,
+    ) -> Result<Vec<Result<Envelope, StoreError>>, StoreError> {
+        let path = &self.inner.path;
+        let tx = self
+            .inner
+            .db
+            .begin_read()
+            .map_err(|e| storage(path, "cannot read", e))?;
+        let index = tx
+            .open_table(DEVICE_EVENTS)
+            .map_err(|e| storage(path, "cannot open table device_events", e))?;
+        let events = tx
+            .open_table(EVENTS)
+            .map_err(|e| storage(path, "cannot open table events", e))?;
+        let mut out = Vec::new();
+        let range = index
+            .range((device.as_str(), 0)..=(device.as_str(), u64::MAX))
+            .map_err(|e| storage(path, "cannot read device_events", e))?;
+        for row in range {
+            let (_, global) = row.map_err(|e| storage(path, "cannot read device_events", e))?;
+            let global = global.value();
+            let bytes = events
+                .get(global)
+                .map_err(|e| storage(path, "cannot read events", e))?
+                .ok_or_else(|| {
+                    storage(
+                        path,
+                        "index points at a missing event",
+                        format!("device {device} -> events key {global}"),
+                    )
+                })?;
+            out.push(decode(path, global, bytes.value()));
+        }
+        Ok(out)
+    }
+
+    fn last_seq_sync(&self, device: &DeviceId) -> Result<u64, StoreError> {
+        let path = &self.inner.path;
+        let tx = self
+            .inner
+            .db
+            .begin_read()
+            .map_err(|e| storage(path, "cannot read", e))?;
+        let index = tx
+            .open_table(DEVICE_EVENTS)
+            .map_err(|e| storage(path, "cannot open table device_events", e))?;
+        device_last(&index, device.as_str())
+            .map_err(|e| storage(path, "cannot read device_events", e))
+    }
+
+    /// Read `[from, to]` chunk by chunk; `to = None` waits for new events.
+    fn read(
+        &self,
+        from: GlobalSeq,
+        to: Option<GlobalSeq>,
+    ) -> BoxStream<'static, Result<Positioned, StoreError>> {
+        let log = self.clone();
+        let changed = self.inner.last_global.clone();
+        futures::stream::unfold(
+            (from.max(1), changed, false),
+            move |(next, mut changed, ended)| {
+                let log = log.clone();
+                async move {
+                    if ended {
+                        return None;
+                    }
+                    loop {
+                        changed.borrow_and_update();
+                        let last = to.unwrap_or(GlobalSeq::MAX);
+                        if next > last {
+                            return None;
+                        }
+                        let db = log.inner.db.clone();
+                        let path = log.inner.path.clone();
+                        let chunk = tokio::task::spawn_blocking(move || {
+                            Self::read_chunk(&db, &path, next, last)
+                        })
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(StoreError::unavailable(format!("reader failed: {e}")))
+                        });
+                        let chunk = match chunk {
+                            Ok(chunk) => chunk,
+                            Err(e) => {
+                                let items = futures::stream::iter(vec![Err(e)]);
+                                return Some((items, (next, changed, true)));
+                            }
+                        };
+                        let last_read = chunk.iter().rev().find_map(|item| match item {
+                            Ok((g, _)) => Some(*g),
+                            Err(StoreError::Decode { seq, .. }) => Some(*seq),
+                            Err(_) => None,
+                        });
+                        if let Some(last_read) = last_read {
+                            return Some((
+                                futures::stream::iter(chunk),
+                                (last_read + 1, changed, false),
+                            ));
+                        }
+                        if to.is_some() {
+                            return None;
+                        }
+                        changed.changed().await.ok()?;
+                    }
+                }
+            },
+        )
+        .flatten()
+        .boxed()
+    }
+}
+
+fn decode(path: &Path, global: GlobalSeq, bytes: &[u8]) -> Result<Envelope, StoreError> {
+    Envelope::decode(bytes).map_err(|source| StoreError::Decode {
+        location: format!("{} table events key {global}", path.display()),
+        seq: global,
+        source,
+    })
+}
+
+fn device_last(
+    index: &impl ReadableTable<(&'static str, u64), u64>,
+    device: &str,
+) -> Result<u64, redb::StorageError> {
+    let mut range = index.range((device, 0)..=(device, u64::MAX))?;
+    Ok(match range.next_back() {
+        Some(row) => row?.0.value().1,
+        None => 0,
+    })
+}
+
+fn last_global(db: &Database, path: &Path) -> Result<GlobalSeq, StoreError> {
+    let tx = db
+        .begin_read()
+        .map_err(|e| storage(path, "cannot read", e))?;
+    let table = tx
+        .open_table(EVENTS)
+        .map_err(|e| storage(path, "cannot open table events", e))?;
+    let last = table
+        .last()
+        .map_err(|e| storage(path, "cannot read events", e))?;
+    Ok(last.map_or(0, |(k, _)| k.value()))
+}
+
+/// The writer thread: take every queued append, check and write each in one
+/// transaction, commit (fsync), then answer.
+fn write_loop(
+    db: &Database,
+    path: &Path,
+    requests: &mpsc::Receiver<Request>,
+    last_global: &watch::Sender<GlobalSeq>,
+) {
+    while let Ok(first) = requests.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match requests.try_recv() {
+                Ok(r) => group.push(r),
+                Err(_) => break,
+            }
+        }
+        match write_group(db, path, &group) {
+            Ok((answers, last)) => {
+                last_global.send_replace(last);
+                for (req, answer) in group.into_iter().zip(answers) {
+                    let _ = req.reply.send(answer);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "embedded event log: commit failed");
+                for req in group {
+                    let _ = req
+                        .reply
+                        .send(Err(StoreError::unavailable(e.to_string()).into()));
+                }
+            }
+        }
+    }
+}
+
+type Answers = Vec<Result<u64, AppendError>>;
+
+fn write_group(
+    db: &Database,
+    path: &Path,
+    group: &[Request],
+) -> Result<(Answers, GlobalSeq), StoreError> {
+    let tx = db
+        .begin_write()
+        .map_err(|e| storage(path, "cannot write", e))?;
+    let mut answers = Vec::with_capacity(group.len());
+    let last;
+    {
+        let mut events = tx
+            .open_table(EVENTS)
+            .map_err(|e| storage(path, "cannot open table events", e))?;
+        let mut index = tx
+            .open_table(DEVICE_EVENTS)
+            .map_err(|e| storage(path, "cannot open table device_events", e))?;
+        let mut next = events
+            .last()
+            .map_err(|e| storage(path, "cannot read events", e))?
+            .map_or(0, |(k, _)| k.value())
+            + 1;
+        for req in group {
+            let device = req.device.as_str();
+            let actual = device_last(&index, device)
+                .map_err(|e| storage(path, "cannot read device_events", e))?;
+            if actual != req.expected_seq {
+                answers.push(retry_or_conflict(&events, &index, req, actual, path)?);
+                continue;
+            }
+            for (i, bytes) in req.encoded.iter().enumerate() {
+                let seq = req.expected_seq + i as u64 + 1;
+                events
+                    .insert(next, bytes.as_slice())
+                    .map_err(|e| storage(path, "cannot write events", e))?;
+                index
+                    .insert((device, seq), next)
+                    .map_err(|e| storage(path, "cannot write device_events", e))?;
+                next += 1;
+            }
+            answers.push(Ok(req.expected_seq + req.encoded.len() as u64));
+        }
+        last = next - 1;
+    }
+    tx.commit().map_err(|e| storage(path, "cannot commit", e))?;
+    Ok((answers, last))
+}
+
+/// An append whose expected sequence is behind: a retry of events already
+/// recorded (same bytes) succeeds; anything else is a conflict.
+fn retry_or_conflict(
+    events: &impl ReadableTable<u64, &'static [u8]>,
+    index: &impl ReadableTable<(&'static str, u64), u64>,
+    req: &Request,
+    actual: u64,
+    path: &Path,
+) -> Result<Result<u64, AppendError>, StoreError> {
+    let end = req.expected_seq + req.encoded.len() as u64;
+    if req.encoded.is_empty() || actual < end {
+        return Ok(Err(AppendError::Conflict { actual }));
+    }
+    for (i, bytes) in req.encoded.iter().enumerate() {
+        let seq = req.expected_seq + i as u64 + 1;
+        let global = index
+            .get((req.device.as_str(), seq))
+            .map_err(|e| storage(path, "cannot read device_events", e))?
+            .map(|g| g.value());
+        let stored = match global {
+            Some(g) => events
+                .get(g)
+                .map_err(|e| storage(path, "cannot read events", e))?
+                .map(|v| v.value() == bytes.as_slice()),
+            None => None,
+        };
+        if stored != Some(true) {
+            return Ok(Err(AppendError::Conflict { actual }));
+        }
+    }
+    Ok(Ok(end))
+}
+
+impl EventLog for EmbeddedLog {
+    fn append<'a>(
+        &'a self,
+        device: &'a DeviceId,
+        expected_seq: u64,
+        events: Vec<Envelope>,
+    ) -> BoxFuture<'a, Result<u64, AppendError>> {
+        Box::pin(async move {
+            check_batch(device, expected_seq, &events)?;
+            let mut encoded = Vec::with_capacity(events.len());
+            for env in &events {
+                encoded.push(env.encode().map_err(|e| AppendError::Invalid {
+                    device: device.clone(),
+                    reason: e.to_string(),
+                })?);
+            }
+            let (reply, answer) = oneshot::channel();
+            let stopped = || StoreError::unavailable("the embedded log's writer has stopped");
+            self.inner
+                .writer
+                .as_ref()
+                .ok_or_else(stopped)?
+                .send(Request {
+                    device: device.clone(),
+                    expected_seq,
+                    encoded,
+                    reply,
+                })
+                .map_err(|_| stopped())?;
+            answer.await.map_err(|_| stopped())?
+        })
+    }
+
+    fn last_seq<'a>(&'a self, device: &'a DeviceId) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let log = self.clone();
+            let device = device.clone();
+            tokio::task::spawn_blocking(move || log.last_seq_sync(&device))
+                .await
+                .unwrap_or_else(|e| Err(StoreError::unavailable(format!("reader failed: {e}"))))
+        })
+    }
+
+    fn replay(&self, from: GlobalSeq) -> BoxStream<'static, Result<Positioned, StoreError>> {
+        let end = *self.inner.last_global.borrow();
+        self.read(from, Some(end))
+    }
+
+    fn device_history(
+        &self,
+        device: &DeviceId,
+    ) -> BoxStream<'static, Result<Envelope, StoreError>> {
+        let log = self.clone();
+        let device = device.clone();
+        futures::stream::once(async move {
+            let items = tokio::task::spawn_blocking(move || log.history_sync(&device))
+                .await
+                .unwrap_or_else(|e| Err(StoreError::unavailable(format!("reader failed: {e}"))));
+            match items {
+                Ok(items) => futures::stream::iter(items),
+                Err(e) => futures::stream::iter(vec![Err(e)]),
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+
+    fn tail(&self, from: GlobalSeq) -> BoxStream<'static, Result<Positioned, StoreError>> {
+        self.read(from, None)
+    }
+}

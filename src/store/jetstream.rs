@@ -1,0 +1,621 @@
+//! The JetStream event log: production, and the only backend shared by
+//! several daemons.
+//!
+//! One stream (default `BACKUP_EVENTS`) holds every event, one subject per
+//! device: `<prefix>.<tenant>.<device>` (default prefix `backup.events`).
+//! The stream sequence is the global sequence.
+//!
+//! The fence between writers is `Nats-Expected-Last-Subject-Sequence`: the
+//! server refuses an append unless the device subject's last message is the
+//! one the writer saw. That header speaks in *stream* sequences, so we keep,
+//! per device, the stream sequence of its last event (read back from the
+//! stream when unknown or stale). `Nats-Msg-Id` = `<device>/<seq>` makes a
+//! retry after a lost acknowledgement harmless. A duplicate acknowledgement
+//! is only trusted once the stored message is shown to be ours, since
+//! another writer racing on the same device sends the same Msg-Id.
+//!
+//! Works against nats-server 2.9 (no 2.10 features: one filter subject per
+//! consumer).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{
+    self,
+    consumer::{DeliverPolicy, pull::OrderedConfig},
+    context::PublishErrorKind,
+    message::PublishMessage,
+    stream::{self, DiscardPolicy, LastRawMessageErrorKind, RetentionPolicy, StorageType},
+};
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+
+use super::{AppendError, EventLog, GlobalSeq, Positioned, StoreError, check_batch};
+use crate::domain::{DeviceId, Envelope};
+
+/// Where the JetStream log lives and how the stream is set up.
+#[derive(Debug, Clone)]
+pub struct JetStreamConfig {
+    /// NATS server URL(s), comma-separated (`nats://127.0.0.1:4222`).
+    pub url: String,
+    /// Stream name (default `BACKUP_EVENTS`).
+    pub stream: String,
+    /// Subject prefix; devices live on `<prefix>.<tenant>.<device>`
+    /// (default `backup.events`).
+    pub subject_prefix: String,
+    /// Replicas of the stream when we create it (3 recommended in production).
+    pub replicas: usize,
+    /// How long events are kept; `None` keeps them forever (it is an audit log).
+    pub max_age: Option<Duration>,
+    /// How long to try to reach the server at start-up before giving up.
+    pub connect_timeout: Duration,
+}
+
+/// Default stream name.
+pub const DEFAULT_STREAM: &str = "BACKUP_EVENTS";
+/// Default subject prefix.
+pub const DEFAULT_SUBJECT_PREFIX: &str = "backup.events";
+
+impl JetStreamConfig {
+    /// The defaults of DESIGN.md for a server URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        JetStreamConfig {
+            url: url.into(),
+            stream: DEFAULT_STREAM.to_owned(),
+            subject_prefix: DEFAULT_SUBJECT_PREFIX.to_owned(),
+            replicas: 1,
+            max_age: None,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The JetStream event log. Cloning gives another handle on the same
+/// connection.
+#[derive(Clone)]
+pub struct JetStreamLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    js: jetstream::Context,
+    stream: stream::Stream,
+    stream_name: String,
+    prefix: String,
+    /// Per device: (its last sequence, the stream sequence of that event),
+    /// as last seen by this process. Only a hint: a stale entry makes the
+    /// server refuse the append and we read the truth back.
+    fences: Mutex<HashMap<DeviceId, (u64, u64)>>,
+}
+
+impl std::fmt::Debug for JetStreamLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetStreamLog")
+            .field("stream", &self.inner.stream_name)
+            .field("prefix", &self.inner.prefix)
+            .finish()
+    }
+}
+
+impl JetStreamLog {
+    /// Connect, create the stream if it is missing, and check that an
+    /// existing one keeps the contract. Fails within `connect_timeout` when
+    /// the server cannot be reached.
+    pub async fn open(config: &JetStreamConfig) -> Result<Self, StoreError> {
+        let unreachable = |reason: String| StoreError::Unavailable {
+            reason: format!("cannot reach NATS at {}: {reason}", config.url),
+        };
+        let connect = async_nats::ConnectOptions::new()
+            .connection_timeout(config.connect_timeout)
+            .connect(config.url.as_str());
+        let client = tokio::time::timeout(config.connect_timeout, connect)
+            .await
+            .map_err(|_| {
+                unreachable(format!(
+                    "no answer within {} ms",
+                    config.connect_timeout.as_millis()
+                ))
+            })?
+            .map_err(|e| unreachable(e.to_string()))?;
+        let js = jetstream::new(client);
+        let wanted = stream::Config {
+            name: config.stream.clone(),
+            subjects: vec![format!("{}.>", config.subject_prefix)],
+            storage: StorageType::File,
+            retention: RetentionPolicy::Limits,
+            discard: DiscardPolicy::Old,
+            num_replicas: config.replicas.max(1),
+            max_age: config.max_age.unwrap_or_default(),
+            allow_direct: true,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        let stream = match js.get_stream(&config.stream).await {
+            Ok(stream) => stream,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    jetstream::context::GetStreamErrorKind::JetStream(ref je)
+                        if je.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+                ) =>
+            {
+                js.create_stream(wanted.clone()).await.map_err(|e| {
+                    StoreError::unavailable(format!("cannot create stream {}: {e}", config.stream))
+                })?
+            }
+            Err(e) => {
+                return Err(StoreError::unavailable(format!(
+                    "cannot read stream {}: {e}",
+                    config.stream
+                )));
+            }
+        };
+        check_contract(&stream.cached_info().config, config)?;
+        Ok(JetStreamLog {
+            inner: Arc::new(Inner {
+                js,
+                stream,
+                stream_name: config.stream.clone(),
+                prefix: config.subject_prefix.clone(),
+                fences: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    fn subject(&self, tenant: &str, device: &DeviceId) -> String {
+        format!("{}.{tenant}.{device}", self.inner.prefix)
+    }
+
+    fn fence_hint(&self, device: &DeviceId) -> Option<(u64, u64)> {
+        let fences = self.inner.fences.lock().unwrap_or_else(|p| p.into_inner());
+        fences.get(device).copied()
+    }
+
+    fn set_fence(&self, device: &DeviceId, fence: Option<(u64, u64)>) {
+        let mut fences = self.inner.fences.lock().unwrap_or_else(|p| p.into_inner());
+        match fence {
+            Some(f) => fences.insert(device.clone(), f),
+            None => fences.remove(device),
+        };
+    }
+
+    /// The device's last event as stored: (its sequence, its stream
+    /// sequence, its bytes), or `None` when the device has no events.
+    async fn read_last(&self, subject: &str) -> Result<Option<(u64, u64, Bytes)>, StoreError> {
+        match self
+            .inner
+            .stream
+            .get_last_raw_message_by_subject(subject)
+            .await
+        {
+            Ok(msg) => {
+                let env = Envelope::decode(&msg.payload).map_err(|source| StoreError::Decode {
+                    location: format!("stream {} subject {}", self.inner.stream_name, msg.subject),
+                    seq: msg.sequence,
+                    source,
+                })?;
+                Ok(Some((env.seq, msg.sequence, msg.payload)))
+            }
+            Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => Ok(None),
+            Err(e) => Err(StoreError::unavailable(format!(
+                "cannot read the last event on {subject}: {e}"
+            ))),
+        }
+    }
+
+    /// The stream sequence to put in the fence for an append after
+    /// `expected_seq`, or the conflict if the device has moved on.
+    async fn fence_for(
+        &self,
+        device: &DeviceId,
+        subject: &str,
+        expected_seq: u64,
+    ) -> Result<u64, AppendError> {
+        if let Some((seq, stream_seq)) = self.fence_hint(device)
+            && seq == expected_seq
+        {
+            return Ok(stream_seq);
+        }
+        let (seq, stream_seq) = match self.read_last(subject).await? {
+            Some((seq, stream_seq, _)) => (seq, stream_seq),
+            None => (0, 0),
+        };
+        self.set_fence(device, Some((seq, stream_seq)));
+        if seq != expected_seq {
+            return Err(AppendError::Conflict { actual: seq });
+        }
+        Ok(stream_seq)
+    }
+
+    /// Publish one envelope behind the fence; returns its stream sequence.
+    async fn publish_one(
+        &self,
+        subject: &str,
+        env: &Envelope,
+        fence: u64,
+    ) -> Result<u64, AppendError> {
+        let payload = Bytes::from(env.encode().map_err(|e| AppendError::Invalid {
+            device: env.device.clone(),
+            reason: e.to_string(),
+        })?);
+        let msg = PublishMessage::build()
+            .payload(payload.clone())
+            .message_id(format!("{}/{}", env.device, env.seq))
+            .expected_last_subject_sequence(fence);
+        let sent = self.inner.js.send_publish(subject.to_owned(), msg).await;
+        let acked = match sent {
+            Ok(ack) => ack.await,
+            Err(e) => Err(e),
+        };
+        match acked {
+            Ok(ack) if !ack.duplicate => Ok(ack.sequence),
+            Ok(ack) => {
+                // Same Msg-Id already stored: ours (a retry) or a rival's.
+                let stored = self.inner.stream.get_raw_message(ack.sequence).await;
+                match stored {
+                    Ok(m) if m.payload == payload => Ok(ack.sequence),
+                    Ok(_) => Err(self.conflict_now(subject).await),
+                    Err(e) => Err(StoreError::unavailable(format!(
+                        "cannot check duplicate {subject} sequence {}: {e}",
+                        ack.sequence
+                    ))
+                    .into()),
+                }
+            }
+            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                // A retry whose first try landed after the dedupe window, or
+                // a rival writer: only the stored bytes can tell.
+                match self.read_last(subject).await? {
+                    Some((seq, stream_seq, stored)) if seq == env.seq && stored == payload => {
+                        Ok(stream_seq)
+                    }
+                    Some((seq, ..)) => Err(AppendError::Conflict { actual: seq }),
+                    None => Err(AppendError::Conflict { actual: 0 }),
+                }
+            }
+            Err(e) => Err(StoreError::unavailable(format!(
+                "append to {subject} not acknowledged: {e}"
+            ))
+            .into()),
+        }
+    }
+
+    async fn conflict_now(&self, subject: &str) -> AppendError {
+        match self.read_last(subject).await {
+            Ok(last) => AppendError::Conflict {
+                actual: last.map_or(0, |(seq, ..)| seq),
+            },
+            Err(e) => e.into(),
+        }
+    }
+
+    async fn append_inner(
+        &self,
+        device: &DeviceId,
+        expected_seq: u64,
+        events: Vec<Envelope>,
+    ) -> Result<u64, AppendError> {
+        check_batch(device, expected_seq, &events)?;
+        let Some(first) = events.first() else {
+            let actual = self.last_seq_inner(device).await?;
+            return if actual == expected_seq {
+                Ok(actual)
+            } else {
+                Err(AppendError::Conflict { actual })
+            };
+        };
+        if let Some(other) = events.iter().find(|e| e.tenant != first.tenant) {
+            return Err(AppendError::Invalid {
+                device: device.clone(),
+                reason: format!(
+                    "one append mixes tenants {} and {}",
+                    first.tenant, other.tenant
+                ),
+            });
+        }
+        let subject = self.subject(first.tenant.as_str(), device);
+        let end = expected_seq + events.len() as u64;
+        let mut fence = match self.fence_for(device, &subject, expected_seq).await {
+            Ok(fence) => fence,
+            Err(AppendError::Conflict { actual }) if actual >= end => {
+                return self.confirm_retry(&subject, &events, actual).await;
+            }
+            Err(e) => return Err(e),
+        };
+        for env in &events {
+            match self.publish_one(&subject, env, fence).await {
+                Ok(stream_seq) => {
+                    fence = stream_seq;
+                    self.set_fence(device, Some((env.seq, stream_seq)));
+                }
+                Err(e) => {
+                    self.set_fence(device, None);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(end)
+    }
+
+    /// The device is already past these events: succeed only if they are
+    /// exactly what is stored (a retry after a lost acknowledgement).
+    async fn confirm_retry(
+        &self,
+        subject: &str,
+        events: &[Envelope],
+        actual: u64,
+    ) -> Result<u64, AppendError> {
+        for env in events {
+            // Fence 0 can never pass on a subject that holds events, so this
+            // publish cannot write: the server either reports the Msg-Id as
+            // a duplicate (checked against the stored bytes) or refuses.
+            match self.publish_one(subject, env, 0).await {
+                Ok(_) => {}
+                Err(AppendError::Conflict { .. }) => {
+                    return Err(AppendError::Conflict { actual });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(events.last().map_or(0, |e| e.seq))
+    }
+
+    async fn last_seq_inner(&self, device: &DeviceId) -> Result<u64, StoreError> {
+        // The tenant is part of the subject; a wildcard finds the device
+        // under whichever tenant it is filed.
+        let subject = format!("{}.*.{device}", self.inner.prefix);
+        Ok(self.read_last(&subject).await?.map_or(0, |(seq, ..)| seq))
+    }
+
+    /// An ordered consumer over `filter` from `start`, decoding as it goes;
+    /// `bounded` stops after the messages that existed when it was created.
+    fn read(
+        &self,
+        filter: String,
+        start: GlobalSeq,
+        bounded: bool,
+    ) -> BoxStream<'static, Result<Positioned, StoreError>> {
+        let log = self.clone();
+        let setup = async move {
+            let deliver_policy = if start <= 1 {
+                DeliverPolicy::All
+            } else {
+                DeliverPolicy::ByStartSequence {
+                    start_sequence: start,
+                }
+            };
+            let consumer = log
+                .inner
+                .stream
+                .create_consumer(OrderedConfig {
+                    filter_subject: filter.clone(),
+                    deliver_policy,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| {
+                    StoreError::unavailable(format!("cannot read {filter} from the stream: {e}"))
+                })?;
+            let pending = consumer.cached_info().num_pending;
+            let messages = consumer.messages().await.map_err(|e| {
+                StoreError::unavailable(format!("cannot read {filter} from the stream: {e}"))
+            })?;
+            Ok::<_, StoreError>((log, messages, pending))
+        };
+        futures::stream::once(setup)
+            .map(move |setup| match setup {
+                Err(e) => futures::stream::iter([Err(e)]).boxed(),
+                Ok((log, messages, pending)) => {
+                    let limit = if bounded { pending } else { u64::MAX };
+                    let stream_name = log.inner.stream_name.clone();
+                    messages
+                        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                        .map(move |item| {
+                            let msg = item.map_err(|e| {
+                                StoreError::unavailable(format!("reading the stream failed: {e}"))
+                            })?;
+                            let info = msg.info().map_err(|e| {
+                                StoreError::unavailable(format!("message without metadata: {e}"))
+                            })?;
+                            let seq = info.stream_sequence;
+                            let env = Envelope::decode(&msg.payload).map_err(|source| {
+                                StoreError::Decode {
+                                    location: format!(
+                                        "stream {stream_name} subject {}",
+                                        msg.subject
+                                    ),
+                                    seq,
+                                    source,
+                                }
+                            })?;
+                            Ok((seq, env))
+                        })
+                        .boxed()
+                }
+            })
+            .flatten()
+            .scan(false, |ended, item| {
+                // Any error but a bad record ends the stream (the contract).
+                if *ended {
+                    return futures::future::ready(None);
+                }
+                if let Err(StoreError::Unavailable { .. } | StoreError::Misconfigured { .. }) =
+                    &item
+                {
+                    *ended = true;
+                }
+                futures::future::ready(Some(item))
+            })
+            .boxed()
+    }
+}
+
+/// Refuse a stream whose settings would lose or hide events.
+fn check_contract(found: &stream::Config, wanted: &JetStreamConfig) -> Result<(), StoreError> {
+    let refuse = |setting: &str, reason: String| {
+        Err(StoreError::Misconfigured {
+            log: format!("stream {}", wanted.stream),
+            setting: setting.to_owned(),
+            reason,
+        })
+    };
+    let ours = format!("{}.>", wanted.subject_prefix);
+    if !found.subjects.iter().any(|s| subject_covers(s, &ours)) {
+        return refuse(
+            "subjects",
+            format!(
+                "{:?} does not cover {ours}: events would not be stored",
+                found.subjects
+            ),
+        );
+    }
+    if found.retention != RetentionPolicy::Limits {
+        return refuse(
+            "retention",
+            format!(
+                "{:?} deletes events once consumed; the log needs limits retention",
+                found.retention
+            ),
+        );
+    }
+    if found.storage != StorageType::File {
+        return refuse(
+            "storage",
+            "memory storage loses every event when the server restarts; use file".to_owned(),
+        );
+    }
+    if found.discard == DiscardPolicy::Old {
+        for (name, limit) in [
+            ("max_msgs", found.max_messages),
+            ("max_bytes", found.max_bytes),
+            ("max_msgs_per_subject", found.max_messages_per_subject),
+        ] {
+            if limit > 0 {
+                return refuse(
+                    "discard",
+                    format!(
+                        "discard old with {name} = {limit} drops the oldest events; remove the limit"
+                    ),
+                );
+            }
+        }
+    }
+    if found.max_messages_per_subject > 0 {
+        return refuse(
+            "max_msgs_per_subject",
+            format!(
+                "{} caps each device's history; remove the limit",
+                found.max_messages_per_subject
+            ),
+        );
+    }
+    let want_age = wanted.max_age.unwrap_or_default();
+    if found.max_age != want_age {
+        return refuse(
+            "max_age",
+            format!(
+                "the stream keeps events {}, the configuration says {}",
+                describe_age(found.max_age),
+                describe_age(want_age)
+            ),
+        );
+    }
+    if found.no_ack {
+        return refuse(
+            "no_ack",
+            "appends must be acknowledged to be known durable".to_owned(),
+        );
+    }
+    if found.sealed {
+        return refuse("sealed", "a sealed stream refuses appends".to_owned());
+    }
+    if found.mirror.is_some() {
+        return refuse("mirror", "a mirror refuses appends".to_owned());
+    }
+    if found.num_replicas != wanted.replicas.max(1) {
+        tracing::warn!(
+            stream = %wanted.stream,
+            found = found.num_replicas,
+            configured = wanted.replicas,
+            "the events stream has a different number of replicas than configured"
+        );
+    }
+    Ok(())
+}
+
+fn describe_age(age: Duration) -> String {
+    if age.is_zero() {
+        "forever".to_owned()
+    } else {
+        format!("for {} s", age.as_secs())
+    }
+}
+
+/// Whether the subject filter `pattern` matches every subject of `target`
+/// (both may hold `*` and a final `>`).
+fn subject_covers(pattern: &str, target: &str) -> bool {
+    let mut p = pattern.split('.');
+    let mut t = target.split('.');
+    loop {
+        match (p.next(), t.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some(_), Some(">")) | (Some(_), None) | (None, Some(_)) => return false,
+            (None, None) => return true,
+            (Some("*"), Some(tt)) if tt != ">" => {}
+            (Some(pp), Some(tt)) if pp == tt && tt != "*" => {}
+            (Some(_), Some(_)) => return false,
+        }
+    }
+}
+
+impl EventLog for JetStreamLog {
+    fn append<'a>(
+        &'a self,
+        device: &'a DeviceId,
+        expected_seq: u64,
+        events: Vec<Envelope>,
+    ) -> BoxFuture<'a, Result<u64, AppendError>> {
+        Box::pin(self.append_inner(device, expected_seq, events))
+    }
+
+    fn last_seq<'a>(&'a self, device: &'a DeviceId) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(self.last_seq_inner(device))
+    }
+
+    fn replay(&self, from: GlobalSeq) -> BoxStream<'static, Result<Positioned, StoreError>> {
+        self.read(format!("{}.>", self.inner.prefix), from, true)
+    }
+
+    fn device_history(
+        &self,
+        device: &DeviceId,
+    ) -> BoxStream<'static, Result<Envelope, StoreError>> {
+        self.read(format!("{}.*.{device}", self.inner.prefix), 1, true)
+            .map(|item| item.map(|(_, env)| env))
+            .boxed()
+    }
+
+    fn tail(&self, from: GlobalSeq) -> BoxStream<'static, Result<Positioned, StoreError>> {
+        self.read(format!("{}.>", self.inner.prefix), from, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject_covers;
+
+    #[test]
+    fn subject_coverage() {
+        assert!(subject_covers("backup.events.>", "backup.events.>"));
+        assert!(subject_covers(">", "backup.events.>"));
+        assert!(subject_covers("backup.>", "backup.events.>"));
+        assert!(subject_covers("*.events.>", "backup.events.>"));
+        assert!(!subject_covers("backup.events.*", "backup.events.>"));
+        assert!(!subject_covers("backup.events.t1.>", "backup.events.>"));
+        assert!(!subject_covers("other.>", "backup.events.>"));
+        assert!(!subject_covers("backup.events", "backup.events.>"));
+    }
+}
