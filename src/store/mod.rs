@@ -20,6 +20,7 @@
 //! Any other error ends the stream.
 
 pub mod embedded;
+pub mod fold;
 pub mod jetstream;
 pub mod memory;
 
