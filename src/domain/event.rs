@@ -26,15 +26,32 @@ pub const SCHEMA_VERSION: u32 = 1;
 ///
 /// It becomes one token of a NATS subject and a file name, so it may only
 /// hold ASCII letters, digits, `-` and `_` (see [`DeviceId::parse`]).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// Reading one from JSON checks it the same way, so an id that could not be
+/// a subject token never enters a state from the log.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct DeviceId(Arc<str>);
 
 /// Identifier of a tenant (an operator's customer or site group); same
 /// alphabet as [`DeviceId`].
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct TenantId(Arc<str>);
+
+impl<'de> Deserialize<'de> for DeviceId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = std::borrow::Cow::<str>::deserialize(d)?;
+        DeviceId::parse(&value).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for TenantId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = std::borrow::Cow::<str>::deserialize(d)?;
+        TenantId::parse(&value).map_err(serde::de::Error::custom)
+    }
+}
 
 /// Why an identifier was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
