@@ -6,5 +6,7 @@
 pub mod config;
 pub mod gate;
 pub mod inventory;
+pub mod routeros_gen;
 pub mod runner;
+pub mod sim_fleet;
 pub mod snapshot;
