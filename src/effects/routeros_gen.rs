@@ -545,7 +545,8 @@ impl GeneratedExport {
                 } else {
                     format!("{secs}s")
                 };
-                h.is_multiple_of(2).then(|| format!("# inactive time {text}"))
+                h.is_multiple_of(2)
+                    .then(|| format!("# inactive time {text}"))
             }
             Volatile::FirmwareUpgraded => {
                 let h = mix(self.seed ^ mix(minute / 60) ^ 0xf1f1);
