@@ -123,6 +123,47 @@ async fn embedded(sizes: &Sizes, rows: &mut Vec<Row>) -> (f64, f64) {
     (append, replay)
 }
 
+/// Where replay time goes: decoding alone and folding alone, on the same
+/// envelopes (no IO).
+fn breakdown(sizes: &Sizes, rows: &mut Vec<Row>) {
+    let work = histories(sizes.devices, sizes.append_events / sizes.devices);
+    let mut envs: Vec<Envelope> = Vec::new();
+    let rounds = work.first().map_or(0, |(_, e)| e.len());
+    for r in 0..rounds {
+        envs.extend(work.iter().map(|(_, e)| e[r].clone()));
+    }
+    let bytes: Vec<Vec<u8>> = envs.iter().map(|e| e.encode().unwrap()).collect();
+    let mean = bytes.iter().map(Vec::len).sum::<usize>() / bytes.len().max(1);
+    let started = now();
+    for b in &bytes {
+        std::hint::black_box(Envelope::decode(b).unwrap());
+    }
+    let decode = bytes.len() as f64 / started.elapsed().as_secs_f64();
+    let started = now();
+    for b in &bytes {
+        std::hint::black_box(confkeep::store::codec::decode(b).unwrap());
+    }
+    let fast = bytes.len() as f64 / started.elapsed().as_secs_f64();
+    let started = now();
+    let mut fold = Fold::new();
+    let mut diffs = Vec::new();
+    for (i, e) in envs.iter().enumerate() {
+        let _ = fold.apply(i as u64 + 1, e, false, &mut diffs);
+    }
+    let step = envs.len() as f64 / started.elapsed().as_secs_f64();
+    println!("mean envelope size: {mean} bytes");
+    rows.push(Row {
+        what: "decode, store::codec (events/s)",
+        ours: fast,
+        baseline: Some(decode),
+    });
+    rows.push(Row {
+        what: "step only (events/s)",
+        ours: step,
+        baseline: None,
+    });
+}
+
 fn js_config(url: &str, tag: &str) -> JetStreamConfig {
     let mut c = JetStreamConfig::new(url);
     c.stream = format!("BENCH_{tag}_{}", std::process::id());
@@ -313,6 +354,7 @@ fn main() {
     let url = std::env::var("NATS_URL")
         .expect("NATS_URL must point at a nats-server with JetStream (scripts/test starts one)");
     let mut rows = Vec::new();
+    breakdown(&sizes, &mut rows);
     let (embedded_append, embedded_replay) = rt.block_on(embedded(&sizes, &mut rows));
     let (append_ratio, replay_ratio, replay_secs) = rt.block_on(jetstream(&url, &sizes, &mut rows));
 

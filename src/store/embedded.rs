@@ -270,8 +270,83 @@ impl EmbeddedLog {
     }
 }
 
+impl EmbeddedLog {
+    /// Replay `[from, to]` from one read transaction on a thread of its
+    /// own, reading and decoding a few chunks ahead of the consumer, so that
+    /// decoding overlaps with whatever the consumer does (folding).
+    fn read_ahead(
+        &self,
+        from: GlobalSeq,
+        to: GlobalSeq,
+    ) -> BoxStream<'static, Result<Positioned, StoreError>> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Result<Positioned, StoreError>>>(4);
+        let db = self.inner.db.clone();
+        let path = self.inner.path.clone();
+        let reader = move || {
+            let send_err = |e: StoreError| {
+                let _ = tx.blocking_send(vec![Err(e)]);
+            };
+            let tx_read = match db.begin_read() {
+                Ok(t) => t,
+                Err(e) => return send_err(storage(&path, "cannot read", e)),
+            };
+            let table = match tx_read.open_table(EVENTS) {
+                Ok(t) => t,
+                Err(e) => return send_err(storage(&path, "cannot open table events", e)),
+            };
+            let range = match table.range(from.max(1)..=to) {
+                Ok(r) => r,
+                Err(e) => return send_err(storage(&path, "cannot read events", e)),
+            };
+            let mut chunk = Vec::with_capacity(CHUNK);
+            for row in range {
+                let (key, value) = match row {
+                    Ok(kv) => kv,
+                    Err(e) => {
+                        chunk.push(Err(storage(&path, "cannot read events", e)));
+                        break;
+                    }
+                };
+                let global = key.value();
+                chunk.push(decode(&path, global, value.value()).map(|env| (global, env)));
+                if chunk.len() == CHUNK
+                    && tx
+                        .blocking_send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
+                        .is_err()
+                {
+                    return; // the consumer went away
+                }
+            }
+            if !chunk.is_empty() {
+                let _ = tx.blocking_send(chunk);
+            }
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("confkeep-redb-replay".into())
+            .spawn(reader)
+        {
+            let e = storage(&self.inner.path, "cannot start a reader thread", e);
+            return futures::stream::iter(vec![Err(e)]).boxed();
+        }
+        futures::stream::unfold(rx, |mut rx| async move {
+            let chunk = rx.recv().await?;
+            Some((futures::stream::iter(chunk), rx))
+        })
+        .flatten()
+        .scan(false, |ended, item| {
+            // Any error but a bad record ends the stream (the contract).
+            if *ended {
+                return futures::future::ready(None);
+            }
+            *ended = matches!(item, Err(StoreError::Unavailable { .. }));
+            futures::future::ready(Some(item))
+        })
+        .boxed()
+    }
+}
+
 fn decode(path: &Path, global: GlobalSeq, bytes: &[u8]) -> Result<Envelope, StoreError> {
-    Envelope::decode(bytes).map_err(|source| StoreError::Decode {
+    super::codec::decode(bytes).map_err(|source| StoreError::Decode {
         location: format!("{} table events key {global}", path.display()),
         seq: global,
         source,
@@ -465,7 +540,7 @@ impl EventLog for EmbeddedLog {
 
     fn replay(&self, from: GlobalSeq) -> BoxStream<'static, Result<Positioned, StoreError>> {
         let end = *self.inner.last_global.borrow();
-        self.read(from, Some(end))
+        self.read_ahead(from, end)
     }
 
     fn device_history(

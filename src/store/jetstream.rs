@@ -192,11 +192,15 @@ impl JetStreamLog {
             .await
         {
             Ok(msg) => {
-                let env = Envelope::decode(&msg.payload).map_err(|source| StoreError::Decode {
-                    location: format!("stream {} subject {}", self.inner.stream_name, msg.subject),
-                    seq: msg.sequence,
-                    source,
-                })?;
+                let env =
+                    super::codec::decode(&msg.payload).map_err(|source| StoreError::Decode {
+                        location: format!(
+                            "stream {} subject {}",
+                            self.inner.stream_name, msg.subject
+                        ),
+                        seq: msg.sequence,
+                        source,
+                    })?;
                 Ok(Some((env.seq, msg.sequence, msg.payload)))
             }
             Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => Ok(None),
@@ -372,6 +376,10 @@ impl JetStreamLog {
 
     /// An ordered consumer over `filter` from `start`, decoding as it goes;
     /// `bounded` stops after the messages that existed when it was created.
+    ///
+    /// The consumer runs in a task of its own that decodes whatever has
+    /// arrived and hands it over in chunks, so decoding overlaps with what
+    /// the caller does with the events (folding them into machines).
     fn read(
         &self,
         filter: String,
@@ -379,7 +387,8 @@ impl JetStreamLog {
         bounded: bool,
     ) -> BoxStream<'static, Result<Positioned, StoreError>> {
         let log = self.clone();
-        let setup = async move {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Result<Positioned, StoreError>>>(8);
+        let reader = async move {
             let deliver_policy = if start <= 1 {
                 DeliverPolicy::All
             } else {
@@ -387,7 +396,10 @@ impl JetStreamLog {
                     start_sequence: start,
                 }
             };
-            let consumer = log
+            let cannot_read = |e: &dyn std::fmt::Display| {
+                StoreError::unavailable(format!("cannot read {filter} from the stream: {e}"))
+            };
+            let consumer = match log
                 .inner
                 .stream
                 .create_consumer(OrderedConfig {
@@ -396,61 +408,86 @@ impl JetStreamLog {
                     ..Default::default()
                 })
                 .await
-                .map_err(|e| {
-                    StoreError::unavailable(format!("cannot read {filter} from the stream: {e}"))
-                })?;
-            let pending = consumer.cached_info().num_pending;
-            let messages = consumer.messages().await.map_err(|e| {
-                StoreError::unavailable(format!("cannot read {filter} from the stream: {e}"))
-            })?;
-            Ok::<_, StoreError>((log, messages, pending))
-        };
-        futures::stream::once(setup)
-            .map(move |setup| match setup {
-                Err(e) => futures::stream::iter([Err(e)]).boxed(),
-                Ok((log, messages, pending)) => {
-                    let limit = if bounded { pending } else { u64::MAX };
-                    let stream_name = log.inner.stream_name.clone();
-                    messages
-                        .take(usize::try_from(limit).unwrap_or(usize::MAX))
-                        .map(move |item| {
-                            let msg = item.map_err(|e| {
-                                StoreError::unavailable(format!("reading the stream failed: {e}"))
-                            })?;
-                            let info = msg.info().map_err(|e| {
-                                StoreError::unavailable(format!("message without metadata: {e}"))
-                            })?;
-                            let seq = info.stream_sequence;
-                            let env = Envelope::decode(&msg.payload).map_err(|source| {
-                                StoreError::Decode {
-                                    location: format!(
-                                        "stream {stream_name} subject {}",
-                                        msg.subject
-                                    ),
-                                    seq,
-                                    source,
-                                }
-                            })?;
-                            Ok((seq, env))
-                        })
-                        .boxed()
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(vec![Err(cannot_read(&e))]).await;
+                    return;
                 }
+            };
+            let pending = consumer.cached_info().num_pending;
+            let messages = match consumer.messages().await {
+                Ok(m) => m,
+                Err(e) => {
+                    let _ = tx.send(vec![Err(cannot_read(&e))]).await;
+                    return;
+                }
+            };
+            let limit = if bounded { pending } else { u64::MAX };
+            let stream_name = log.inner.stream_name.clone();
+            let mut chunks = messages
+                .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                .ready_chunks(READ_CHUNK);
+            loop {
+                let msgs = tokio::select! {
+                    next = chunks.next() => match next {
+                        Some(msgs) => msgs,
+                        None => return,
+                    },
+                    // Nobody reads any more (a dropped tail): stop the consumer.
+                    () = tx.closed() => return,
+                };
+                let mut out = Vec::with_capacity(msgs.len());
+                let mut ended = false;
+                for item in msgs {
+                    let decoded = decode_message(&stream_name, item);
+                    // Any error but a bad record ends the stream (the contract).
+                    ended = matches!(decoded, Err(StoreError::Unavailable { .. }));
+                    out.push(decoded);
+                    if ended {
+                        break;
+                    }
+                }
+                if tx.send(out).await.is_err() || ended {
+                    return;
+                }
+            }
+        };
+        futures::stream::once(async move {
+            tokio::spawn(reader);
+            rx
+        })
+        .map(|rx| {
+            futures::stream::unfold(rx, |mut rx| async move {
+                let chunk = rx.recv().await?;
+                Some((futures::stream::iter(chunk), rx))
             })
             .flatten()
-            .scan(false, |ended, item| {
-                // Any error but a bad record ends the stream (the contract).
-                if *ended {
-                    return futures::future::ready(None);
-                }
-                if let Err(StoreError::Unavailable { .. } | StoreError::Misconfigured { .. }) =
-                    &item
-                {
-                    *ended = true;
-                }
-                futures::future::ready(Some(item))
-            })
-            .boxed()
+        })
+        .flatten()
+        .boxed()
     }
+}
+
+/// How many messages the reader decodes and hands over at most at once.
+const READ_CHUNK: usize = 512;
+
+fn decode_message(
+    stream_name: &str,
+    item: Result<jetstream::Message, async_nats::jetstream::consumer::pull::OrderedError>,
+) -> Result<Positioned, StoreError> {
+    let msg =
+        item.map_err(|e| StoreError::unavailable(format!("reading the stream failed: {e}")))?;
+    let info = msg
+        .info()
+        .map_err(|e| StoreError::unavailable(format!("message without metadata: {e}")))?;
+    let seq = info.stream_sequence;
+    let env = super::codec::decode(&msg.payload).map_err(|source| StoreError::Decode {
+        location: format!("stream {stream_name} subject {}", msg.subject),
+        seq,
+        source,
+    })?;
+    Ok((seq, env))
 }
 
 /// Refuse a stream whose settings would lose or hide events.

@@ -19,6 +19,7 @@
 //! stream goes on with the next one (the caller decides to stop or skip).
 //! Any other error ends the stream.
 
+pub mod codec;
 pub mod embedded;
 pub mod fold;
 pub mod jetstream;
