@@ -26,19 +26,29 @@
 //!   wireless security profiles, WireGuard keys and script sources. Those
 //!   values are *sensitive*: v7 prints them only for `export show-sensitive`,
 //!   v6 prints them unless asked `export hide-sensitive`.
-//! - Wrapping: a physical line is at most 79 characters including the
-//!   trailing `\`. A break goes at the latest allowed point: after the space
-//!   between two properties, right after a property's `=`, or, for a quoted
-//!   value too long to fit a line of its own, inside the quotes (never inside
-//!   an escape and never before a space, which the continuation join would
-//!   eat). Script sources always break after an escaped `\r` that precedes
-//!   `\n`, so each source line starts a physical line with `\n`.
+//! - Wrapping: a break goes at the latest allowed point: after the space
+//!   between two properties (the line then ends in ` \` by column 79), right
+//!   after a property's `=` (`key=\` by column 78), or, for a quoted value
+//!   too long to fit a line of its own, inside the quotes (text to column 78,
+//!   then `\`; never inside an escape, never before a space, which the
+//!   continuation join would eat). A line's last text ends by column 77.
+//!   Multi-line values (script sources) break before every escaped `\n`, so
+//!   each source line starts a physical line with `\n`. The test
+//!   `wrapping_reproduces_real_exports` re-wraps every entry of the real
+//!   compact exports in the shared fixtures and gets their exact lines.
+
+use std::sync::OnceLock;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// Longest physical line, including a trailing continuation backslash.
 const WIDTH: usize = 79;
+/// Last column a property (or a line's last text) may end in: RouterOS
+/// leaves room for the space and the backslash after it, so `key=\` breaks
+/// end by column 78, `value \` breaks by 79, and an unbroken line by 77.
+/// Inside a long quoted value the text runs to column 78, then `\`.
+const TOKEN_END: usize = 77;
 /// Indentation of a continuation line.
 const INDENT: &str = "    ";
 
@@ -401,6 +411,15 @@ pub struct GeneratedExport {
     sections: Vec<Section>,
     line_ending: LineEnding,
     wrap: bool,
+    /// The rendering after the header, with secrets shown ([0]) and hidden.
+    rendered: [OnceLock<Vec<Piece>>; 2],
+}
+
+/// A run of fixed export text, or the place of a volatile comment.
+#[derive(Debug, Clone)]
+enum Piece {
+    Text(String),
+    Volatile(Volatile),
 }
 
 impl GeneratedExport {
@@ -427,6 +446,7 @@ impl GeneratedExport {
             sections: Vec::new(),
             line_ending: spec.line_ending,
             wrap: spec.wrap,
+            rendered: [OnceLock::new(), OnceLock::new()],
         };
         let plan = Plan::new(&mut rng, model, &spec.version);
         generated.sections = plan.base_sections(&mut rng, &generated.identity);
@@ -493,6 +513,31 @@ impl GeneratedExport {
         let nl = self.line_ending.as_str();
         out.push_str(&self.header_line(at_millis));
         out.push_str(nl);
+        let slot = match sensitive {
+            Sensitive::Show => &self.rendered[0],
+            Sensitive::Hide => &self.rendered[1],
+        };
+        // Everything but the header and the volatile comments is the same
+        // at every rendering: built once, then copied.
+        for piece in slot.get_or_init(|| self.pieces(sensitive)) {
+            match piece {
+                Piece::Text(text) => out.push_str(text),
+                Piece::Volatile(v) => {
+                    if let Some(comment) = self.volatile_comment(v, at_millis) {
+                        out.push_str(&comment);
+                        out.push_str(nl);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The export after its header line, as text runs between the places
+    /// where a volatile comment may appear.
+    fn pieces(&self, sensitive: Sensitive) -> Vec<Piece> {
+        let nl = self.line_ending.as_str();
+        let mut pieces = Vec::new();
+        let mut out = String::new();
         out.push_str("# software id = ");
         out.push_str(&self.software_id);
         out.push_str(nl);
@@ -512,17 +557,32 @@ impl GeneratedExport {
             out.push_str(section.path);
             out.push_str(nl);
             for e in &section.entries {
-                if let Some(v) = &e.volatile
-                    && let Some(comment) = self.volatile_comment(v, at_millis)
-                {
-                    out.push_str(&comment);
-                    out.push_str(nl);
+                if let Some(v) = &e.volatile {
+                    pieces.push(Piece::Text(std::mem::take(&mut out)));
+                    pieces.push(Piece::Volatile(v.clone()));
                 }
                 line.clear();
                 line.build(e, sensitive);
-                line.emit(out, self.wrap, nl);
+                line.emit(&mut out, self.wrap, nl);
             }
         }
+        pieces.push(Piece::Text(out));
+        pieces
+    }
+
+    /// The size of a rendering, without caching it (the configuration may
+    /// still change while it is being generated).
+    fn rendered_len(&self) -> usize {
+        let header = self.header_line(0).len() + self.line_ending.as_str().len();
+        header
+            + self
+                .pieces(Sensitive::Show)
+                .iter()
+                .map(|p| match p {
+                    Piece::Text(t) => t.len(),
+                    Piece::Volatile(_) => 0,
+                })
+                .sum::<usize>()
     }
 
     /// Whether and how a volatile comment shows at `at_millis`. Link state
@@ -567,7 +627,7 @@ impl GeneratedExport {
         self.wrap = true;
         self.line_ending = LineEnding::Lf;
         let nl = "\n";
-        let mut size = self.render(0, Sensitive::Show).len();
+        let mut size = self.rendered_len();
         let mut line = Logical::default();
         let mut scratch = String::new();
         let mut counter = 0u32;
@@ -1482,7 +1542,7 @@ enum Brk {
     Eq,
     /// Inside a quoted value too long for a line of its own.
     Inside,
-    /// After an escaped `\r` that precedes `\n` (script line ends).
+    /// Before an escaped `\n` (a new line of a multi-line value).
     Forced,
     /// Anywhere, only if nothing better fits.
     Fallback,
@@ -1515,31 +1575,44 @@ impl Logical {
             if item.sensitive && sensitive == Sensitive::Hide {
                 continue;
             }
-            self.push(" ", Brk::No, Brk::No);
-            self.push(&item.key, Brk::Item, Brk::Fallback);
-            self.push("=", Brk::Fallback, Brk::No);
+            self.push_key(&item.key);
             match &item.value {
                 Value::Auto(v) if !needs_quotes(v) => {
                     self.push(v, Brk::Eq, Brk::Fallback);
                 }
-                Value::Auto(v) | Value::Quoted(v) => self.push_quoted(v),
+                Value::Auto(v) | Value::Quoted(v) => {
+                    let escaped: Vec<String> = v.bytes().map(escape_byte).collect();
+                    self.push_quoted(&escaped);
+                }
             }
         }
-        // The position after the last byte (never a break).
+        self.finish();
+    }
+
+    fn push_key(&mut self, key: &str) {
+        self.push(" ", Brk::No, Brk::No);
+        self.push(key, Brk::Item, Brk::Fallback);
+        self.push("=", Brk::Fallback, Brk::No);
+    }
+
+    /// The position after the last byte (never a break).
+    fn finish(&mut self) {
         self.brk.push(Brk::No);
     }
 
-    fn push_quoted(&mut self, raw: &str) {
-        let escaped: Vec<String> = raw.bytes().map(escape_byte).collect();
+    /// A quoted value from its escape units (`a`, `\"`, `\r`, `\C3`).
+    fn push_quoted(&mut self, escaped: &[String]) {
         let len: usize = escaped.iter().map(String::len).sum::<usize>() + 2;
-        let long = len > WIDTH - INDENT.len() - 1;
+        // Split inside only when the value cannot fit a line of its own.
+        let long = len > TOKEN_END - INDENT.len();
         self.push("\"", Brk::Eq, Brk::No);
-        for (i, esc) in escaped.iter().enumerate() {
+        for esc in escaped {
             let starts_blank = esc.starts_with(' ') || esc.starts_with('\t');
-            let before = if !long || starts_blank {
-                Brk::No
-            } else if esc == "\\n" && i > 0 && escaped[i - 1] == "\\r" {
+            let before = if esc == "\\n" {
+                // Each line of a multi-line value starts a physical line.
                 Brk::Forced
+            } else if !long || starts_blank {
+                Brk::No
             } else {
                 Brk::Inside
             };
@@ -1560,13 +1633,23 @@ impl Logical {
         let mut first = true;
         loop {
             let indent = if first { 0 } else { INDENT.len() };
-            let max_cont = WIDTH - 1 - indent;
-            let max_last = WIDTH - indent;
-            let window_end = (start + max_cont).min(text.len());
-            let forced = (start + 1..=window_end).find(|&q| self.brk[q] == Brk::Forced);
+            // Longest content before the break, by kind (see `TOKEN_END`).
+            let fits = |q: usize, kind: Brk| {
+                let len = indent + q - start;
+                match kind {
+                    Brk::Item | Brk::Inside | Brk::Forced | Brk::Fallback => len < WIDTH,
+                    Brk::Eq => len <= TOKEN_END,
+                    Brk::No => false,
+                }
+            };
+            let window_end = (start + WIDTH - 1 - indent).min(text.len());
+            let candidates = start + 1..=window_end;
+            let forced = candidates
+                .clone()
+                .find(|&q| self.brk[q] == Brk::Forced && fits(q, Brk::Forced));
             let cut = match forced {
                 Some(q) => q,
-                None if text.len() - start <= max_last => {
+                None if indent + text.len() - start <= TOKEN_END => {
                     if !first {
                         out.push_str(INDENT);
                     }
@@ -1575,11 +1658,13 @@ impl Logical {
                     return;
                 }
                 None => {
-                    let best = (start + 1..=window_end)
-                        .rev()
-                        .find(|&q| matches!(self.brk[q], Brk::Item | Brk::Eq | Brk::Inside));
+                    let best = candidates.clone().rev().find(|&q| {
+                        matches!(self.brk[q], Brk::Item | Brk::Eq | Brk::Inside)
+                            && fits(q, self.brk[q])
+                    });
                     let fallback = || {
-                        (start + 1..=window_end)
+                        candidates
+                            .clone()
                             .rev()
                             .find(|&q| self.brk[q] == Brk::Fallback)
                     };
@@ -1894,6 +1979,9 @@ mod tests {
                     line.len()
                 );
                 assert!(line.is_ascii());
+                if !line.ends_with('\\') && !line.starts_with("# ") {
+                    assert!(line.len() <= TOKEN_END, "seed {seed}: {line}");
+                }
             }
             if s.line_ending == LineEnding::CrLf {
                 assert_eq!(text.matches('\n').count(), text.matches("\r\n").count());
@@ -1989,5 +2077,163 @@ mod tests {
         bulk.fill(&mut out, 10_000);
         assert!(out.len() >= 10_000);
         assert!(out.lines().skip(1).all(|l| l.starts_with("add address=")));
+    }
+
+    /// The real exports, when the shared fixtures are present.
+    fn fixture_dir() -> Option<std::path::PathBuf> {
+        let dir = std::env::var_os("CONFKEEP_FIXTURES")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/routeros")
+            });
+        dir.is_dir().then_some(dir)
+    }
+
+    /// Split an escaped quoted body into escape units (`a`, `\"`, `\C3`).
+    fn escape_units(body: &str) -> Vec<String> {
+        let b = body.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'\\' && i + 1 < b.len() {
+                let hex = i + 2 < b.len()
+                    && b[i + 1].is_ascii_hexdigit()
+                    && b[i + 2].is_ascii_hexdigit()
+                    && b[i + 1].is_ascii_uppercase() | b[i + 1].is_ascii_digit();
+                let n = if hex { 3 } else { 2 };
+                out.push(body[i..i + n].to_owned());
+                i += n;
+            } else {
+                out.push(body[i..i + 1].to_owned());
+                i += 1;
+            }
+        }
+        out
+    }
+
+    /// Rebuild a logical export line as our wrapper sees it, or `None` when
+    /// it is not `command key=value…` (comments, odd shapes).
+    fn logical_from_text(line: &str) -> Option<Logical> {
+        // Tokens split on spaces outside quotes and brackets.
+        let mut tokens: Vec<(String, usize)> = Vec::new();
+        let (mut cur, mut depth, mut quoted, mut esc) = (String::new(), 0usize, false, false);
+        for c in line.chars() {
+            if quoted {
+                cur.push(c);
+                if esc {
+                    esc = false;
+                } else if c == '\\' {
+                    esc = true;
+                } else if c == '"' {
+                    quoted = false;
+                }
+                continue;
+            }
+            match c {
+                ' ' => {
+                    if !cur.is_empty() {
+                        tokens.push((std::mem::take(&mut cur), depth));
+                    }
+                    continue;
+                }
+                '"' => quoted = true,
+                '[' => depth += 1,
+                ']' => depth = depth.checked_sub(1)?,
+                _ => {}
+            }
+            cur.push(c);
+            if c == '[' && cur.len() == 1 {
+                // `[` is its own token in `set [ find … ]`.
+            }
+        }
+        if quoted || depth != 0 {
+            return None;
+        }
+        if !cur.is_empty() {
+            tokens.push((cur, depth));
+        }
+        let first_item = tokens
+            .iter()
+            .position(|(t, d)| *d == 0 && t.contains('=') && !t.starts_with('['))?;
+        if tokens[..first_item].iter().any(|(t, _)| t.contains('"')) {
+            return None;
+        }
+        let command: Vec<&str> = tokens[..first_item]
+            .iter()
+            .map(|(t, _)| t.as_str())
+            .collect();
+        let mut l = Logical::default();
+        l.push(&command.join(" "), Brk::No, Brk::No);
+        for (t, _) in &tokens[first_item..] {
+            let (key, value) = t.split_once('=')?;
+            l.push_key(key);
+            if let Some(body) = value.strip_prefix('"') {
+                let body = body.strip_suffix('"')?;
+                l.push_quoted(&escape_units(body));
+            } else {
+                if value.is_empty() {
+                    return None;
+                }
+                l.push(value, Brk::Eq, Brk::Fallback);
+            }
+        }
+        l.finish();
+        (l.text == line).then_some(l)
+    }
+
+    #[test]
+    fn wrapping_reproduces_real_exports() {
+        let Some(dir) = fixture_dir() else {
+            return; // the shared fixtures are not on this machine
+        };
+        // Compact, wrapped exports: the style this generator writes.
+        let files = [
+            "01-v6.20-rb2011-ipv6-workshop-core1.rsc",
+            "04-v6.49.7-compact-no-final-newline.rsc",
+            "05-v6.49.7-hap-verbose.rsc",
+            "06-v7.2.3-rb5009-capsman-vlans.rsc",
+            "08-v7.5-chr-wireguard-vxlan-crlf.rsc",
+            "12-v7.15-hex-s-scripts-escaped.rsc",
+        ];
+        let (mut checked, mut same) = (0usize, 0usize);
+        let mut differing = Vec::new();
+        for name in files {
+            let Ok(raw) = std::fs::read_to_string(dir.join(name)) else {
+                continue;
+            };
+            let lines: Vec<&str> = raw.lines().collect();
+            let mut i = 0;
+            while i < lines.len() {
+                let start = i;
+                let mut physical = vec![lines[i]];
+                while physical.last().unwrap().ends_with('\\') && i + 1 < lines.len() {
+                    i += 1;
+                    physical.push(lines[i]);
+                }
+                i += 1;
+                let joined = normalize::normalize(&physical.join("\n"));
+                let joined = joined.trim_end();
+                if joined.starts_with('#') || joined.starts_with('/') {
+                    continue;
+                }
+                let Some(logical) = logical_from_text(joined) else {
+                    continue;
+                };
+                let mut ours = String::new();
+                logical.emit(&mut ours, true, "\n");
+                checked += 1;
+                if ours.lines().eq(physical.iter().copied()) {
+                    same += 1;
+                } else {
+                    differing.push(format!("{name}:{}", start + 1));
+                }
+            }
+        }
+        assert!(checked > 300, "only {checked} entries checked");
+        // Line numbers only: the fixtures' content stays out of test output.
+        assert!(
+            same == checked,
+            "{same} of {checked} entries wrapped as RouterOS wraps them; differing: {differing:?}"
+        );
     }
 }
