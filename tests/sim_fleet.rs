@@ -434,3 +434,137 @@ async fn inventory_lists_every_device() {
             .any(|t| t.as_str() == Some("fault-wrong-password"))
     );
 }
+
+#[tokio::test]
+async fn publickey_is_offered_and_accepted_only_where_configured() {
+    use russh::keys::ssh_key::private::Ed25519Keypair;
+    use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
+    let key = PrivateKey::from(Ed25519Keypair::from_seed(&[7u8; 32]));
+    let stranger = PrivateKey::from(Ed25519Keypair::from_seed(&[8u8; 32]));
+    let mut spec = FleetSpec::generated(2, 116);
+    spec.devices[0].authorized_keys = vec![key.public_key().clone()];
+    let fleet = SimFleet::start(spec).await.unwrap();
+
+    let methods = |r: russh::client::AuthResult| match r {
+        russh::client::AuthResult::Failure {
+            remaining_methods, ..
+        } => remaining_methods
+            .iter()
+            .map(|m| <&str>::from(m).to_owned())
+            .collect::<Vec<_>>(),
+        russh::client::AuthResult::Success => vec!["<accepted>".to_owned()],
+    };
+    let with_key = &fleet.devices()[0];
+    let (mut session, _, _) = login(with_key, "not-the-password").await.unwrap();
+    let refused = session
+        .authenticate_publickey(
+            with_key.user.clone(),
+            PrivateKeyWithHashAlg::new(Arc::new(stranger.clone()), None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(methods(refused), vec!["publickey", "password"]);
+    let accepted = session
+        .authenticate_publickey(
+            with_key.user.clone(),
+            PrivateKeyWithHashAlg::new(Arc::new(key.clone()), None),
+        )
+        .await
+        .unwrap();
+    assert!(accepted.success());
+    let out = exec(&session, "/export show-sensitive", 1 << 20)
+        .await
+        .unwrap();
+    let text = normalize::check_export(&out.stdout).unwrap();
+    assert_eq!(normalize::normalized_hash(text).1, with_key.expected_hash());
+
+    // A device without keys refuses any key and offers only passwords.
+    let without = &fleet.devices()[1];
+    let (mut session, _, _) = login(without, "not-the-password").await.unwrap();
+    let refused = session
+        .authenticate_publickey(
+            without.user.clone(),
+            PrivateKeyWithHashAlg::new(Arc::new(key), None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(methods(refused), vec!["password"]);
+}
+
+#[tokio::test]
+async fn sim_devices_command_prints_the_inventory_and_serves_it() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_confkeep"))
+        .args([
+            "sim-devices",
+            "--count",
+            "2",
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            "117",
+            "--faults",
+            "v6=2",
+            "--print-inventory",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut inventory = String::new();
+    let mut tags_seen = 0;
+    while tags_seen < 2 {
+        let line = tokio::time::timeout(LIMIT, lines.next_line())
+            .await
+            .expect("inventory within the limit")
+            .unwrap()
+            .expect("the command keeps serving after the inventory");
+        tags_seen += usize::from(line.starts_with("tags = "));
+        inventory.push_str(&line);
+        inventory.push('\n');
+    }
+    let parsed: toml::Value = toml::from_str(&inventory).unwrap();
+    let rows = parsed["device"].as_array().unwrap();
+    assert_eq!(rows[1]["tags"].as_array().unwrap()[1].as_str(), Some("v6"));
+
+    // The same seed in-process gives the same passwords and exports.
+    let mut spec = FleetSpec::generated(2, 117);
+    spec.add_fault(1, Fault::RouterOs6);
+    let twin = SimFleet::start(spec).await.unwrap();
+    for (row, twin) in rows.iter().zip(twin.devices()) {
+        let mut served = twin.clone();
+        served
+            .addr
+            .set_port(u16::try_from(row["port"].as_integer().unwrap()).unwrap());
+        assert_eq!(row["password"].as_str(), Some(twin.password.as_str()));
+        let command = if twin.version.starts_with("6.") {
+            "/export"
+        } else {
+            "/export show-sensitive"
+        };
+        let out = collect(&served, command, LIMIT).await;
+        let text = normalize::check_export(&out.stdout).unwrap();
+        assert_eq!(normalize::normalized_hash(text).1, twin.expected_hash());
+    }
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn sim_devices_command_names_a_bad_fault_token() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_confkeep"))
+        .args([
+            "sim-devices",
+            "--count",
+            "3",
+            "--faults",
+            "silence=2;wrong-pasword=1",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("\"wrong-pasword=1\""), "{stderr}");
+}

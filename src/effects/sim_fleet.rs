@@ -1072,8 +1072,8 @@ struct Delivery<'a> {
 }
 
 impl Delivery<'_> {
-    async fn send(&mut self, data: &[u8]) -> Result<(), russh::Error> {
-        let mut data = data;
+    async fn send(&mut self, data: impl Into<Bytes>) -> Result<(), russh::Error> {
+        let mut data: Bytes = data.into();
         while !data.is_empty() {
             let mut take = data.len().min(CHUNK);
             if let Some(rate) = self.slow {
@@ -1088,11 +1088,8 @@ impl Delivery<'_> {
                 }
                 take = take.min(left);
             }
-            self.write
-                .data_bytes(Bytes::copy_from_slice(&data[..take]))
-                .await?;
+            self.write.data_bytes(data.split_to(take)).await?;
             self.sent += take as u64;
-            data = &data[take..];
             if self.slow.is_some() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -1136,33 +1133,32 @@ async fn run_exec(
             rng.fill(&mut buf[..n]);
             // Binary, and never accidentally a valid export.
             buf[0] = 0;
-            out.send(&buf[..n]).await?;
+            out.send(Bytes::copy_from_slice(&buf[..n])).await?;
             left -= n as u64;
         }
     } else {
         match device.answer(command) {
             Answer::Text(text) => {
-                out.send(text.as_bytes()).await?;
-                out.send(nl.as_bytes()).await?;
+                out.send(format!("{text}{nl}")).await?;
             }
             Answer::Export(sensitive) => {
                 let text = device.export().render(device.clock.now_millis(), sensitive);
-                out.send(text.as_bytes()).await?;
+                let sent = text.len() as u64;
+                out.send(text).await?;
                 let oversized = device.fault(|f| match f {
                     Fault::Oversized { bytes } => Some(*bytes),
                     _ => None,
                 });
                 if let Some(total) = oversized {
                     let mut bulk = BulkLines::new(device.seed, device.spec.line_ending);
-                    let mut sent = text.len() as u64;
+                    let mut sent = sent;
                     let mut buf = bulk.header();
                     while sent < total {
                         let want = (total - sent).min(CHUNK as u64) as usize;
                         let need = want.saturating_sub(buf.len());
                         bulk.fill(&mut buf, need);
-                        out.send(buf.as_bytes()).await?;
                         sent += buf.len() as u64;
-                        buf.clear();
+                        out.send(std::mem::take(&mut buf)).await?;
                     }
                 }
             }
