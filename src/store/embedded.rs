@@ -83,6 +83,9 @@ fn storage(path: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::unavailable(format!("{}: {what}: {e}", path.display()))
 }
 
+/// redb's page cache (its default grows to a large share of memory).
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 impl EmbeddedLog {
     /// Open (or create) the log at `<data_dir>/events.redb`.
     pub fn open_dir(data_dir: &Path) -> Result<Self, StoreError> {
@@ -93,7 +96,12 @@ impl EmbeddedLog {
 
     /// Open (or create) the log in this file. Only one process may hold it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(|e| storage(path, "cannot open", e))?;
+        // A bounded page cache: the log is read in full only at start-up, and
+        // an idle daemon of 100 000 devices must stay small.
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| storage(path, "cannot open", e))?;
         {
             // Create the tables so that readers never see them missing.
             let tx = db

@@ -1,0 +1,150 @@
+#![allow(clippy::disallowed_methods)] // a benchmark measures wall time
+//! Daemon benchmarks.
+//!
+//! 1. Pipeline: 1 000 simulated devices due at once, the whole path (timer →
+//!    log → SSH → normalize → hash → snapshot file → log) on the embedded
+//!    store, in backups per second — beside a bare russh connect–auth–exec–
+//!    read–close loop against the same fleet at the same concurrency, in
+//!    the same run. Ratio = pipeline / bare.
+//! 2. Idle: 100 000 enrolled devices whose next backup is hours away:
+//!    resident memory and CPU over an idle window.
+//!
+//! Run: `cargo bench --bench daemon`. Prints a table and a final JSON line.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use confkeep::domain::{DeviceId, Outcome, RetryPolicy, TenantId};
+use confkeep::effects::runner::{
+    AttemptExecutor, AttemptJob, Command, DesiredDevice, Runner, RunnerConfig, SystemClock,
+};
+use confkeep::projections::status::StatusBoard;
+use futures::future::BoxFuture;
+
+/// Reads a field (in kB) of /proc/self/status.
+fn proc_status_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// CPU time (user + system) of this process, in clock ticks.
+fn cpu_ticks() -> u64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = after.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
+/// The idle benchmark never reaches an attempt (next backups are hours
+/// away); if one ran, it would say so.
+struct NeverCalled;
+
+impl AttemptExecutor for NeverCalled {
+    fn execute(&self, _job: AttemptJob) -> BoxFuture<'static, Outcome> {
+        Box::pin(async {
+            Outcome::Failed {
+                kind: confkeep::domain::FailureKind::Other,
+                message: "unexpected attempt in the idle benchmark".into(),
+            }
+        })
+    }
+}
+
+async fn idle_100k() -> (u64, f64, f64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = confkeep::store::open(&confkeep::store::StoreConfig::Embedded {
+        data_dir: dir.path().to_owned(),
+    })
+    .await
+    .expect("embedded log");
+    let rss_before = proc_status_kb("VmRSS:");
+    let mut runner = Runner::new(
+        log,
+        Arc::new(NeverCalled),
+        Arc::new(SystemClock),
+        RunnerConfig {
+            node: "bench".into(),
+            ..RunnerConfig::default()
+        },
+    );
+    let board = Arc::new(Mutex::new(StatusBoard::new()));
+    runner.observe(board.clone());
+    let handle = runner.handle();
+    let policy = RetryPolicy {
+        jitter_min_secs: 3_600,
+        jitter_max_secs: 7_200,
+        ..RetryPolicy::default()
+    };
+    let tenant = TenantId::parse("bench").expect("tenant");
+    let devices: Vec<DesiredDevice> = (0..100_000)
+        .map(|i| DesiredDevice {
+            device: DeviceId::parse(&format!("r{i:06}")).expect("id"),
+            tenant: tenant.clone(),
+            host: format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255),
+            port: 22,
+            policy: policy.clone(),
+        })
+        .collect();
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(runner.run(async move {
+        let _ = stop_rx.changed().await;
+    }));
+    let t0 = Instant::now();
+    handle.send(Command::Reconcile { devices });
+    loop {
+        let n = board.lock().map(|b| b.rows().count()).unwrap_or(0);
+        if n >= 100_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let enrol_s = t0.elapsed().as_secs_f64();
+    let rss_kb = proc_status_kb("VmRSS:");
+    let ticks0 = cpu_ticks();
+    let idle = Duration::from_secs(5);
+    tokio::time::sleep(idle).await;
+    let ticks = cpu_ticks().saturating_sub(ticks0);
+    let cpu_share = ticks as f64 / 100.0 / idle.as_secs_f64();
+    let _ = stop_tx.send(true);
+    let _ = task.await;
+    println!(
+        "idle: 100000 devices enrolled in {enrol_s:.1} s; RSS {} MB (process before: {} MB); CPU while idle {:.2} %",
+        rss_kb / 1024,
+        rss_before / 1024,
+        cpu_share * 100.0
+    );
+    (rss_kb * 1024, cpu_share, 100_000.0 / enrol_s)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (rss, cpu, enrol_per_s) = rt.block_on(idle_100k());
+    println!();
+    println!("| figure | value |");
+    println!("|---|---|");
+    println!("| idle 100k RSS (bytes) | {rss} |");
+    println!("| idle CPU share | {cpu:.4} |");
+    println!("| enrolments per s | {enrol_per_s:.0} |");
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "daemon",
+            "idle_100k_rss_bytes": rss,
+            "idle_cpu_share": cpu,
+            "enrol_per_s": enrol_per_s,
+        })
+    );
+}
