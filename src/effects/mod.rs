@@ -10,3 +10,4 @@ pub mod routeros_gen;
 pub mod runner;
 pub mod sim_fleet;
 pub mod snapshot;
+pub mod ssh;
