@@ -161,9 +161,8 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         }
         Err(failure) => {
             eprintln!(
-                "confkeep collect: {target}: {} during {}: {}",
+                "confkeep collect: {target}: {}: {}",
                 failure.kind.name(),
-                failure.stage,
                 failure.message
             );
             if let Some(key) = &failure.host_key {
