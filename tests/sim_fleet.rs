@@ -568,3 +568,43 @@ async fn sim_devices_command_names_a_bad_fault_token() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("\"wrong-pasword=1\""), "{stderr}");
 }
+
+#[tokio::test]
+async fn legacy_device_needs_legacy_algorithms() {
+    use std::borrow::Cow;
+    let fleet = fleet(1, 118, &[(0, Fault::LegacyAlgorithms)]).await;
+    let device = &fleet.devices()[0];
+    // A modern client finds no common key exchange.
+    assert!(login(device, &device.password).await.is_err());
+
+    let legacy = Arc::new(client::Config {
+        preferred: russh::Preferred {
+            kex: Cow::Owned(vec![russh::kex::DH_G14_SHA1]),
+            key: Cow::Owned(vec![russh::keys::Algorithm::Rsa { hash: None }]),
+            mac: Cow::Owned(vec![russh::mac::HMAC_SHA1]),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let presented = Arc::new(Mutex::new(None));
+    let handler = Client {
+        presented: presented.clone(),
+    };
+    let mut session = client::connect(legacy, device.addr, handler).await.unwrap();
+    assert!(
+        session
+            .authenticate_password(device.user.clone(), device.password.clone())
+            .await
+            .unwrap()
+            .success()
+    );
+    assert_eq!(
+        presented.lock().unwrap().as_deref(),
+        Some(device.host_key_fingerprint.as_str())
+    );
+    let out = exec(&session, "/export show-sensitive", 1 << 20)
+        .await
+        .unwrap();
+    let text = normalize::check_export(&out.stdout).unwrap();
+    assert_eq!(normalize::normalized_hash(text).1, device.expected_hash());
+}

@@ -18,7 +18,8 @@
 //! 1), `silent-after-accept` (`silence`), `silent-mid-output[:BYTES]`,
 //! `close-before-exit-status` (`no-exit-status`), `oversized[:BYTES]`
 //! (`too-large`, default 20MiB), `slow[:BYTES_PER_SEC]`, `routeros6` (`v6`),
-//! `refused`, `garbage[:BYTES]`, `flaky[:RATIO]`.
+//! `refused`, `garbage[:BYTES]`, `flaky[:RATIO]`, `legacy-algorithms`
+//! (`legacy`: SHA-1 key exchange and MACs, `ssh-rsa` host key only).
 //!
 //! `--print-inventory` prints the daemon's inventory TOML on stdout once the
 //! ports are bound (`confkeep sim-devices --print-inventory > fleet.toml &`),

@@ -11,8 +11,10 @@
 //!   a replaced host key concerns one device, and "connection refused" is a
 //!   closed port. `FleetSpec::first_port = Some(P)` puts device *i* (0-based)
 //!   on `P + i`; `None` gives every device an ephemeral port (tests).
-//! - **Host keys** are ed25519, derived from the fleet seed and the device
-//!   number (`Ed25519Keypair::from_seed`): the same seed serves the same keys
+//! - **Host keys** are ed25519 (RSA 2048 for a legacy-algorithms device),
+//!   derived from the fleet seed and the device number
+//!   (`Ed25519Keypair::from_seed`, RSA from a seeded ChaCha8): the same seed
+//!   serves the same keys
 //!   after a restart, so a daemon's trusted-on-first-use fingerprints stay
 //!   valid across `sim-devices` restarts.
 //! - **Authentication** as RouterOS: only `password` is advertised (plus
@@ -40,7 +42,8 @@
 //! mid-output, close before exit status, oversized output (streamed in 64 KiB
 //! chunks under SSH flow control, never held in memory), slow output,
 //! RouterOS 6 (syntax error for `show-sensitive`), connection refused,
-//! garbage output, flaky.
+//! garbage output, flaky, and legacy algorithms only (SHA-1 key exchange and
+//! MACs, `ssh-rsa` host key, as old RouterOS 6 releases).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -98,6 +101,11 @@ pub enum Fault {
     /// This share of connections (0.0–1.0, deterministic from the seed and the
     /// connection number) is reset right after the TCP accept.
     Flaky { ratio: f64 },
+    /// Speaks only what old RouterOS 6 speaks: `diffie-hellman-group14-sha1`
+    /// / `group1-sha1` key exchange, `hmac-sha1`, AES-CTR and an `ssh-rsa`
+    /// (RSA 2048, SHA-1 signature) host key. A client without its legacy
+    /// algorithms enabled cannot agree on a key exchange.
+    LegacyAlgorithms,
 }
 
 impl Fault {
@@ -115,6 +123,7 @@ impl Fault {
             Fault::ConnectionRefused => "refused",
             Fault::Garbage { .. } => "garbage",
             Fault::Flaky { .. } => "flaky",
+            Fault::LegacyAlgorithms => "legacy-algorithms",
         }
     }
 }
@@ -125,7 +134,7 @@ pub enum FaultSpecError {
     #[error("fault spec token {token:?}: expected KIND[:PARAM]=DEVICES, e.g. wrong-password=1,3")]
     Shape { token: String },
     #[error(
-        "fault spec token {token:?}: unknown fault {kind:?}; known: wrong-password, host-key-replaced, silent-after-accept (silence), silent-mid-output, close-before-exit-status (no-exit-status), oversized (too-large), slow, routeros6 (v6), refused, garbage, flaky"
+        "fault spec token {token:?}: unknown fault {kind:?}; known: wrong-password, host-key-replaced, silent-after-accept (silence), silent-mid-output, close-before-exit-status (no-exit-status), oversized (too-large), slow, routeros6 (v6), refused, garbage, flaky, legacy-algorithms (legacy)"
     )]
     UnknownKind { token: String, kind: String },
     #[error("fault spec token {token:?}: bad parameter {param:?} ({why})")]
@@ -228,6 +237,7 @@ fn parse_fault(token: &str, kind: &str, param: Option<&str>) -> Result<Fault, Fa
             Ok(Fault::SlowOutput { bytes_per_sec })
         }
         "routeros6" | "v6" => no_param(Fault::RouterOs6),
+        "legacy-algorithms" | "legacy" => no_param(Fault::LegacyAlgorithms),
         "refused" | "connection-refused" => no_param(Fault::ConnectionRefused),
         "garbage" => Ok(Fault::Garbage { bytes: size(4096)? }),
         "flaky" => {
@@ -681,10 +691,33 @@ impl FleetClock {
 impl DeviceRuntime {
     fn new(fleet: &FleetSpec, index: usize, d: &DeviceSpec, clock: Arc<FleetClock>) -> Self {
         let seed = mix(fleet.seed ^ mix(index as u64 + 1));
-        let key = ed25519_from(seed);
+        let legacy = d.has("legacy-algorithms");
+        let host_key = |seed: u64| {
+            if legacy {
+                rsa_from(seed)
+            } else {
+                ed25519_from(seed)
+            }
+        };
+        let key = host_key(seed);
         let replacement = d
             .has("host-key-replaced")
-            .then(|| ed25519_from(mix(seed ^ 0x4E5)));
+            .then(|| host_key(mix(seed ^ 0x4E5)));
+        let preferred = if legacy {
+            russh::Preferred {
+                kex: std::borrow::Cow::Borrowed(&[russh::kex::DH_G14_SHA1, russh::kex::DH_G1_SHA1]),
+                key: std::borrow::Cow::Borrowed(&[russh::keys::Algorithm::Rsa { hash: None }]),
+                cipher: std::borrow::Cow::Borrowed(&[
+                    russh::cipher::AES_128_CTR,
+                    russh::cipher::AES_192_CTR,
+                    russh::cipher::AES_256_CTR,
+                ]),
+                mac: std::borrow::Cow::Borrowed(&[russh::mac::HMAC_SHA1]),
+                ..russh::Preferred::DEFAULT
+            }
+        } else {
+            russh::Preferred::DEFAULT
+        };
         let methods = if d.authorized_keys.is_empty() {
             MethodSet::from(&[MethodKind::Password][..])
         } else {
@@ -697,6 +730,7 @@ impl DeviceRuntime {
                 auth_rejection_time: fleet.auth_rejection_delay,
                 auth_rejection_time_initial: Some(Duration::ZERO),
                 keys: vec![key.clone()],
+                preferred: preferred.clone(),
                 inactivity_timeout: Some(Duration::from_secs(600)),
                 nodelay: true,
                 ..Default::default()
@@ -818,6 +852,36 @@ fn words_with_columns(command: &str) -> Vec<(usize, &str)> {
     }
     out
 }
+
+/// A 2048-bit RSA host key from a seed (about 0.1 s, only for legacy devices).
+fn rsa_from(seed: u64) -> PrivateKey {
+    let mut rng = CryptoChaCha(ChaCha8Rng::seed_from_u64(seed));
+    match russh::keys::ssh_key::private::RsaKeypair::random(&mut rng, 2048) {
+        Ok(pair) => PrivateKey::from(pair),
+        // Not reachable with a working RNG; an ed25519 key keeps the device
+        // serving rather than taking the fleet down.
+        Err(_) => ed25519_from(seed),
+    }
+}
+
+/// ChaCha8 behind the `rand_core` 0.10 traits that `ssh-key` asks for.
+struct CryptoChaCha(ChaCha8Rng);
+
+impl russh::keys::ssh_key::rand_core::TryRng for CryptoChaCha {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(rand::RngCore::next_u32(&mut self.0))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(rand::RngCore::next_u64(&mut self.0))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        rand::RngCore::fill_bytes(&mut self.0, dst);
+        Ok(())
+    }
+}
+
+impl russh::keys::ssh_key::rand_core::TryCryptoRng for CryptoChaCha {}
 
 fn ed25519_from(seed: u64) -> PrivateKey {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -1224,7 +1288,8 @@ mod tests {
             }]
         );
         assert!(!map.contains_key(&5));
-        let all = parse_fault_spec("v6=all;garbage:64K=sim-0002", 3).unwrap();
+        let all = parse_fault_spec("v6=all;garbage:64K=sim-0002;legacy=3", 3).unwrap();
+        assert_eq!(all[&2], vec![Fault::RouterOs6, Fault::LegacyAlgorithms]);
         assert_eq!(all.len(), 3);
         assert_eq!(
             all[&1],
