@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod daemon;
 pub mod domain;
 pub mod effects;
 pub mod projections;

@@ -49,7 +49,8 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    cli::logging::init();
+    let quiet = matches!(cli.command, Command::Demo(_) | Command::Simulate(_));
+    cli::logging::init(if quiet { "warn" } else { "info" });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -3,6 +3,7 @@
 //! The runner records an input, lets the pure machine decide, then acts on
 //! the effects it returned.
 
+pub mod attempt;
 pub mod config;
 pub mod gate;
 pub mod inventory;

@@ -1,0 +1,371 @@
+//! The daemon, assembled: log, inventory, gate, snapshots, collector,
+//! runner, HTTP API. `confkeep run` and `confkeep demo` both start it.
+//!
+//! Wiring only, like `main.rs`: every decision lives in `domain`, every
+//! effect in `effects`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::api::{ApiState, router};
+use crate::domain::RetryPolicy;
+use crate::effects::attempt::{SshAttempts, SshSettings};
+use crate::effects::config::DaemonConfig;
+use crate::effects::gate::Gate;
+use crate::effects::inventory::{Inventory, permission_warning};
+use crate::effects::runner::{
+    Clock, Command, DesiredDevice, RunReport, Runner, RunnerConfig, RunnerHandle, SystemClock,
+};
+use crate::effects::snapshot::{JetStreamSnapshots, SnapshotFiles, SnapshotSink};
+use crate::projections::metrics::PhaseGauges;
+use crate::projections::status::StatusBoard;
+use crate::store::{EventLog, StoreConfig};
+
+/// A started daemon: its handles, and the task that runs it.
+pub struct Daemon {
+    pub runner: RunnerHandle,
+    pub status: Arc<Mutex<StatusBoard>>,
+    pub log: Arc<dyn EventLog>,
+    /// Where the HTTP API listens, if it does.
+    pub api_addr: Option<std::net::SocketAddr>,
+    pub data_dir: PathBuf,
+    pub snapshots: Option<SnapshotFiles>,
+    pub replayed_events: u64,
+    /// Counts recorded envelopes (replayed and live): await `changed()` to
+    /// wait for the log to move instead of sleeping.
+    pub recorded: tokio::sync::watch::Receiver<u64>,
+    task: tokio::task::JoinHandle<RunReport>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Daemon {
+    /// Stop starting attempts, let running ones finish within the grace,
+    /// and return what the run did.
+    pub async fn shutdown(self) -> anyhow::Result<RunReport> {
+        let _ = self.stop.send(true);
+        self.task.await.context("the runner task failed")
+    }
+
+    /// Wait until the runner ends by itself (after a stop request).
+    pub async fn join(self) -> anyhow::Result<RunReport> {
+        self.task.await.context("the runner task failed")
+    }
+
+    /// A stop handle (e.g. for a signal handler).
+    pub fn stopper(&self) -> tokio::sync::watch::Sender<bool> {
+        self.stop.clone()
+    }
+}
+
+/// The Prometheus recorder: one per process.
+fn prometheus() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .ok()
+        })
+        .clone()
+}
+
+/// What the inventory wants the fleet to be, under `policy`.
+pub fn desired(inventory: &Inventory, policy: &RetryPolicy) -> Vec<DesiredDevice> {
+    inventory
+        .devices
+        .values()
+        .map(|d| DesiredDevice {
+            device: d.id.clone(),
+            tenant: d.tenant.clone(),
+            host: d.host.clone(),
+            port: d.port,
+            policy: policy.clone(),
+        })
+        .collect()
+}
+
+/// Check that the data directory exists and can be written.
+fn check_data_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"ok")
+        .with_context(|| format!("the data directory {} is not writable", dir.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// Start the daemon from its configuration. Refuses to start (with the
+/// file, line and field) on a bad inventory; the log must be reachable.
+pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Daemon> {
+    config
+        .policy
+        .validate()
+        .context("the configured policy cannot work")?;
+    let inventory = Inventory::load(&config.inventory)?;
+    if inventory.has_inline_passwords
+        && let Some(w) = permission_warning(&config.inventory)
+    {
+        tracing::warn!("{w}");
+    }
+    let store_config = match &config.nats {
+        Some(n) => {
+            let mut js = crate::store::jetstream::JetStreamConfig::new(&n.url);
+            js.replicas = n.replicas;
+            js.max_age = (n.max_age_secs > 0).then(|| Duration::from_secs(n.max_age_secs));
+            StoreConfig::JetStream(js)
+        }
+        None => {
+            check_data_dir(&config.data_dir)?;
+            StoreConfig::Embedded {
+                data_dir: config.data_dir.clone(),
+            }
+        }
+    };
+    let log = crate::store::open(&store_config)
+        .await
+        .with_context(|| format!("cannot open the event log ({})", store_config.describe()))?;
+
+    let (sink, snapshots) = match &config.nats {
+        Some(n) => {
+            let client = async_nats::connect(&n.url)
+                .await
+                .with_context(|| format!("cannot connect to NATS at {}", n.url))?;
+            let js = JetStreamSnapshots::new(
+                async_nats::jetstream::new(client),
+                "config.snapshot.create",
+            );
+            js.ensure_stream("CONFIG_SNAPSHOTS").await?;
+            (SnapshotSink::JetStream(Box::new(js)), None)
+        }
+        None => {
+            let files = SnapshotFiles::new(&config.data_dir);
+            (SnapshotSink::Files(files.clone()), Some(files))
+        }
+    };
+    let gate = match &config.redis {
+        Some(r) => match Gate::connect(&r.url, &r.key_prefix).await {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::warn!(url = %r.url, error = %e, "Redis unreachable: no online gate and no lock (devices are assumed online)");
+                Gate::disabled()
+            }
+        },
+        None => Gate::disabled(),
+    };
+    let inventory = Arc::new(RwLock::new(inventory));
+    let executor = Arc::new(SshAttempts::new(
+        inventory.clone(),
+        gate,
+        sink,
+        SshSettings {
+            output_cap: config.ssh.output_cap_bytes,
+            legacy_algorithms: config.ssh.legacy_algorithms,
+        },
+        clock.clone(),
+    ));
+    let node = config.node_id();
+    let mut runner = Runner::new(
+        log.clone(),
+        executor,
+        clock.clone(),
+        RunnerConfig {
+            node: node.clone(),
+            max_concurrent: config.policy.max_concurrent as usize,
+            shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+            ..RunnerConfig::default()
+        },
+    );
+    let status = Arc::new(Mutex::new(StatusBoard::new()));
+    runner.observe(status.clone());
+    runner.observe(Arc::new(Mutex::new(PhaseGauges::new())));
+    let (recorded_tx, recorded) = tokio::sync::watch::channel(0u64);
+    runner.observe(Arc::new(Mutex::new(Notifier(recorded_tx))));
+    let prom = prometheus();
+    let replayed_events = runner.replay().await?;
+    tracing::info!(events = replayed_events, log = %store_config.describe(), "log replayed");
+    let handle = runner.handle();
+    let first = {
+        let inv = inventory
+            .read()
+            .map_err(|_| anyhow::anyhow!("inventory lock poisoned"))?;
+        desired(&inv, &config.policy)
+    };
+    handle.send(Command::Reconcile { devices: first });
+
+    let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        while !*stop_rx.borrow() {
+            if stop_rx.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    let task = tokio::spawn(runner.run(shutdown));
+
+    spawn_inventory_watcher(
+        config.inventory.clone(),
+        config.policy.clone(),
+        inventory,
+        handle.clone(),
+        stop.subscribe(),
+    );
+
+    let mut api_addr = None;
+    if let Some(listen) = &config.http_listen {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen} (http_listen)"))?;
+        api_addr = listener.local_addr().ok();
+        let state = ApiState {
+            runner: handle.clone(),
+            status: status.clone(),
+            log: log.clone(),
+            clock: clock.clone(),
+            trigger_timeout: Duration::from_secs(config.policy.attempt_deadline_secs().max(5)),
+            prometheus: prom,
+            node: node.clone(),
+            requests: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        };
+        let app = router(state);
+        let mut stop_http = stop.subscribe();
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stop_http.changed().await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "HTTP API stopped");
+            }
+        });
+        tracing::info!(addr = ?api_addr, "HTTP API listening");
+    }
+
+    Ok(Daemon {
+        runner: handle,
+        status,
+        log,
+        api_addr,
+        data_dir: config.data_dir.clone(),
+        snapshots,
+        replayed_events,
+        recorded,
+        task,
+        stop,
+    })
+}
+
+/// Bumps a counter on every recorded envelope, for whoever waits on it.
+struct Notifier(tokio::sync::watch::Sender<u64>);
+
+impl crate::domain::observer::Observer for Notifier {
+    fn recorded(
+        &mut self,
+        _envelope: &crate::domain::Envelope,
+        _state: &crate::domain::DeviceState,
+    ) {
+        self.0.send_modify(|n| *n += 1);
+    }
+}
+
+/// Re-read the inventory when the file changes (checked every 2 s) or on
+/// SIGHUP. A bad edit is reported with file, line and field, and the last
+/// good inventory stays in force.
+fn spawn_inventory_watcher(
+    path: PathBuf,
+    policy: RetryPolicy,
+    inventory: Arc<RwLock<Inventory>>,
+    runner: RunnerHandle,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let mut last_text = std::fs::read(&path).ok();
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            let forced = tokio::select! {
+                _ = tick.tick() => false,
+                Some(_) = async { match &mut hup { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
+                _ = stop.changed() => return,
+            };
+            let text = match std::fs::read(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    if forced {
+                        tracing::error!(inventory = %path.display(), error = %e, "cannot read the inventory; keeping the last good one");
+                    }
+                    continue;
+                }
+            };
+            if !forced && last_text.as_deref() == Some(text.as_slice()) {
+                continue;
+            }
+            last_text = Some(text.clone());
+            let parsed = std::str::from_utf8(&text)
+                .map_err(|e| format!("inventory {}: not UTF-8: {e}", path.display()))
+                .and_then(|t| Inventory::parse(&path, t).map_err(|e| e.to_string()));
+            match parsed {
+                Ok(new) => {
+                    let devices = desired(&new, &policy);
+                    if let Ok(mut inv) = inventory.write() {
+                        *inv = new;
+                    }
+                    tracing::info!(inventory = %path.display(), devices = devices.len(), "inventory reloaded");
+                    runner.send(Command::Reconcile { devices });
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "inventory change refused; keeping the last good inventory");
+                }
+            }
+        }
+    });
+}
+
+/// Resolve when SIGTERM or SIGINT arrives.
+pub async fn termination_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Start from a config file and run until a termination signal.
+pub async fn run_until_signal(config: DaemonConfig) -> anyhow::Result<RunReport> {
+    let daemon = start(config, Arc::new(SystemClock)).await?;
+    let stopper = daemon.stopper();
+    tokio::spawn(async move {
+        termination_signal().await;
+        tracing::info!("termination signal received");
+        let _ = stopper.send(true);
+    });
+    let report = daemon.join().await?;
+    if report.attempts_left_running > 0 {
+        tracing::warn!(
+            left = report.attempts_left_running,
+            "attempts still running at the end of the grace: their deadline settles them at the next start"
+        );
+    }
+    Ok(report)
+}
+
+/// Refuse an obviously wrong configuration before anything starts.
+pub fn preflight(config: &DaemonConfig) -> anyhow::Result<()> {
+    if !config.inventory.exists() {
+        bail!(
+            "inventory file {} does not exist (set `inventory` in the config)",
+            config.inventory.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! One backup attempt, end to end: gate → lock → SSH → normalize → hash →
+//! publish → outcome.
+//!
+//! Every failure becomes an [`Outcome::Failed`] with its kind and a message
+//! that names what went wrong without any secret or config text. The
+//! outcome is what the runner records as `AttemptFinished`.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::domain::{FailureKind, Outcome, SkipReason};
+use crate::effects::gate::{Gate, GateDecision};
+use crate::effects::inventory::Inventory;
+use crate::effects::runner::{AttemptExecutor, AttemptJob, Clock};
+use crate::effects::snapshot::{Snapshot, SnapshotSink};
+use crate::effects::ssh::{CollectRequest, Collector};
+
+/// SSH settings for every attempt.
+#[derive(Debug, Clone)]
+pub struct SshSettings {
+    pub output_cap: usize,
+    pub legacy_algorithms: bool,
+}
+
+/// The production attempt executor.
+pub struct SshAttempts {
+    inventory: Arc<RwLock<Inventory>>,
+    gate: Gate,
+    sink: SnapshotSink,
+    settings: SshSettings,
+    clock: Arc<dyn Clock>,
+    collector: Collector,
+}
+
+impl SshAttempts {
+    pub fn new(
+        inventory: Arc<RwLock<Inventory>>,
+        gate: Gate,
+        sink: SnapshotSink,
+        settings: SshSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        SshAttempts {
+            inventory,
+            gate,
+            sink,
+            settings,
+            clock,
+            collector: Collector::new(),
+        }
+    }
+}
+
+fn failed(kind: FailureKind, message: impl Into<String>) -> Outcome {
+    Outcome::Failed {
+        kind,
+        message: message.into(),
+    }
+}
+
+impl AttemptExecutor for SshAttempts {
+    fn execute(&self, job: AttemptJob) -> BoxFuture<'static, Outcome> {
+        let device = self
+            .inventory
+            .read()
+            .ok()
+            .and_then(|inv| inv.devices.get(&job.device).cloned());
+        let gate = self.gate.clone();
+        let sink = self.sink.clone();
+        let settings = self.settings.clone();
+        let clock = self.clock.clone();
+        let collector = self.collector.clone();
+        Box::pin(async move {
+            let Some(device) = device else {
+                return failed(
+                    FailureKind::Other,
+                    format!("device {} is not in the inventory any more", job.device),
+                );
+            };
+            let password = match device.password.resolve() {
+                Ok(p) => p,
+                Err(e) => {
+                    return failed(
+                        FailureKind::Other,
+                        format!("credentials of {}: {e}", job.device),
+                    );
+                }
+            };
+            let started = clock.now();
+            let token = format!("{}/{}/{}", job.device, job.attempt, started.as_millis());
+            let lock_ttl = Duration::from_secs(job.timeout_secs.saturating_add(30));
+            let lock = match gate.enter(&job.device, &token, lock_ttl).await {
+                GateDecision::Offline => {
+                    return Outcome::Skipped {
+                        reason: SkipReason::Offline,
+                    };
+                }
+                GateDecision::LockHeld => {
+                    return Outcome::Skipped {
+                        reason: SkipReason::LockHeld,
+                    };
+                }
+                GateDecision::Proceed(lock) => lock,
+            };
+            let mut request =
+                CollectRequest::new(job.host.clone(), job.port, device.user.clone(), password);
+            request.trusted_host_key = job.trusted_host_key.clone();
+            request.routeros_major = job.routeros_major;
+            request.timeout = Duration::from_secs(job.timeout_secs.max(1));
+            request.output_cap = settings.output_cap;
+            request.legacy = settings.legacy_algorithms || device.legacy_algorithms;
+            let result = collector.collect(&request).await;
+            let outcome = match result {
+                Err(failure) => failed(failure.kind, failure.message),
+                Ok(collected) => {
+                    let snapshot = Snapshot {
+                        tenant: &job.tenant,
+                        device: &job.device,
+                        sha256: &collected.sha256,
+                        normalized: &collected.normalized,
+                        routeros_version: Some(&collected.routeros_version),
+                        collected_at: clock.now(),
+                        host_key: &collected.host_key,
+                    };
+                    match sink.publish(&snapshot).await {
+                        Ok(_) => Outcome::Collected {
+                            sha256: collected.sha256.clone(),
+                            bytes: collected.normalized.len() as u64,
+                            host_key: collected.host_key.clone(),
+                            duration_ms: clock.now().millis_since(started),
+                            routeros_version: Some(collected.routeros_version.clone()),
+                        },
+                        Err(e) => failed(FailureKind::PublishFailed, e.to_string()),
+                    }
+                }
+            };
+            if let Some(lock) = lock {
+                gate.release(lock).await;
+            }
+            outcome
+        })
+    }
+}
