@@ -417,6 +417,7 @@ async fn flaky_device_fails_some_connections_deterministically() {
 async fn inventory_lists_every_device() {
     let mut spec = FleetSpec::generated(3, 115);
     spec.add_fault(2, Fault::WrongPassword);
+    spec.add_fault(1, Fault::LegacyAlgorithms);
     let fleet = SimFleet::start(spec).await.unwrap();
     let toml_text = fleet.inventory_toml();
     let parsed: toml::Value = toml::from_str(&toml_text).unwrap();
@@ -433,6 +434,25 @@ async fn inventory_lists_every_device() {
         tags.iter()
             .any(|t| t.as_str() == Some("fault-wrong-password"))
     );
+
+    // The daemon's own inventory parser reads it as written.
+    let inventory = confkeep::effects::inventory::Inventory::parse(
+        std::path::Path::new("sim.toml"),
+        &toml_text,
+    )
+    .expect("the daemon reads the sim inventory");
+    assert_eq!(inventory.devices.len(), 3);
+    for d in fleet.devices() {
+        let row = inventory
+            .devices
+            .values()
+            .find(|r| r.id.as_str() == d.id)
+            .unwrap();
+        assert_eq!(row.port, d.addr.port());
+        assert_eq!(row.tenant.as_str(), d.tenant);
+        assert_eq!(row.legacy_algorithms, d.has("legacy-algorithms"));
+        assert_eq!(row.password.resolve().unwrap(), d.password);
+    }
 }
 
 #[tokio::test]

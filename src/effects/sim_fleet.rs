@@ -563,6 +563,10 @@ pub fn inventory_toml(devices: &[SimDevice]) -> String {
             q(&d.password),
             tags.join(", ")
         ));
+        if d.has("legacy-algorithms") {
+            // The operator of an old router turns these on for it.
+            out.push_str("legacy_algorithms = true\n");
+        }
     }
     out
 }
