@@ -114,6 +114,18 @@ async fn embedded(sizes: &Sizes, rows: &mut Vec<Row>) -> (f64, f64) {
             .unwrap();
     }
     let expected = sizes.devices * (per_device + rest);
+    let started = now();
+    let read = log.replay(0).fold(0u64, |n, item| async move {
+        std::hint::black_box(item.expect("replay"));
+        n + 1
+    });
+    assert_eq!(read.await, expected);
+    let read_only = expected as f64 / started.elapsed().as_secs_f64();
+    rows.push(Row {
+        what: "embedded replay, read + decode only (events/s)",
+        ours: read_only,
+        baseline: None,
+    });
     let (replay, _) = replay_into_machines(&*log, expected).await;
     rows.push(Row {
         what: "embedded replay into machines (events/s)",
@@ -356,7 +368,14 @@ fn main() {
     let mut rows = Vec::new();
     breakdown(&sizes, &mut rows);
     let (embedded_append, embedded_replay) = rt.block_on(embedded(&sizes, &mut rows));
-    let (append_ratio, replay_ratio, replay_secs) = rt.block_on(jetstream(&url, &sizes, &mut rows));
+    // CONFKEEP_BENCH_ONLY=embedded skips JetStream (for quick looks only:
+    // the JSON line then reports no JetStream figures).
+    let (append_ratio, replay_ratio, replay_secs) =
+        if std::env::var("CONFKEEP_BENCH_ONLY").is_ok_and(|v| v == "embedded") {
+            (f64::NAN, f64::NAN, f64::NAN)
+        } else {
+            rt.block_on(jetstream(&url, &sizes, &mut rows))
+        };
 
     println!(
         "{:<44} {:>12} {:>12} {:>7}",

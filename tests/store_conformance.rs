@@ -28,6 +28,22 @@ struct Backend {
     log: Arc<dyn EventLog>,
 }
 
+/// nats-server 2.9 removes the account's stream directory when its last
+/// stream is deleted, and a create racing with that fails ("error creating
+/// store for stream"). Tests delete their streams, so one empty stream that
+/// nobody deletes keeps the directory there.
+async fn keep_account_alive() {
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    async_nats::jetstream::new(client)
+        .get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: "CONFKEEP_TESTS_KEEPALIVE".into(),
+            subjects: vec!["confkeep-tests.keepalive".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
 fn nats_url() -> String {
     std::env::var("NATS_URL")
         .expect("NATS_URL must point at a nats-server with JetStream (scripts/test starts one)")
@@ -64,6 +80,7 @@ impl Backend {
     }
 
     async fn jetstream(test: &str) -> Self {
+        keep_account_alive().await;
         let name = unique(test);
         let mut config = JetStreamConfig::new(nats_url());
         config.stream = format!("CONFORMANCE_{name}");
@@ -537,6 +554,7 @@ async fn jetstream_unreachable_server_fails_fast() {
 
 #[tokio::test]
 async fn jetstream_refuses_a_stream_that_drops_events() {
+    keep_account_alive().await;
     let name = unique("refuse");
     let mut config = JetStreamConfig::new(nats_url());
     config.stream = format!("CONFORMANCE_{name}");
@@ -558,4 +576,25 @@ async fn jetstream_refuses_a_stream_that_drops_events() {
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert!(err.to_string().contains("max_msgs_per_subject"), "{err}");
+}
+
+/// JetStream files a device under its tenant's subject; a later event under
+/// another tenant is refused by name instead of breaking the sequence.
+#[tokio::test]
+async fn jetstream_refuses_a_device_changing_tenant() {
+    let b = Backend::jetstream("tenant_move").await;
+    let d = device("mover");
+    b.log
+        .append(&d, 0, vec![env("mover", 1, "n1")])
+        .await
+        .unwrap();
+    let mut moved = env("mover", 2, "n1");
+    moved.tenant = TenantId::parse("other").unwrap();
+    match b.log.append(&d, 1, vec![moved]).await {
+        Err(e @ AppendError::Invalid { .. }) => {
+            assert!(e.to_string().contains("between tenants"), "{e}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(b.log.last_seq(&d).await.unwrap(), 1);
 }

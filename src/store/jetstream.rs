@@ -142,9 +142,26 @@ impl JetStreamLog {
                         if je.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
                 ) =>
             {
-                js.create_stream(wanted.clone()).await.map_err(|e| {
-                    StoreError::unavailable(format!("cannot create stream {}: {e}", config.stream))
-                })?
+                // nats-server 2.9 can fail a create that races with the
+                // deletion of the account's last stream (it removes the
+                // directory the new one goes in): try again a few times.
+                let mut attempt = 1;
+                loop {
+                    match js.get_or_create_stream(wanted.clone()).await {
+                        Ok(stream) => break stream,
+                        Err(e) if attempt < 3 => {
+                            tracing::warn!(stream = %config.stream, error = %e, "creating the events stream failed; trying again");
+                            attempt += 1;
+                            tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                        }
+                        Err(e) => {
+                            return Err(StoreError::unavailable(format!(
+                                "cannot create stream {}: {e}",
+                                config.stream
+                            )));
+                        }
+                    }
+                }
             }
             Err(e) => {
                 return Err(StoreError::unavailable(format!(
@@ -225,13 +242,47 @@ impl JetStreamLog {
         }
         let (seq, stream_seq) = match self.read_last(subject).await? {
             Some((seq, stream_seq, _)) => (seq, stream_seq),
-            None => (0, 0),
+            None => match self.nothing_on(device, subject).await? {
+                0 => (0, 0),
+                actual => return Err(AppendError::Conflict { actual }),
+            },
         };
         self.set_fence(device, Some((seq, stream_seq)));
         if seq != expected_seq {
             return Err(AppendError::Conflict { actual: seq });
         }
         Ok(stream_seq)
+    }
+
+    /// `subject` held no event of `device` when we looked: return the
+    /// device's actual last sequence (0 for a new device; more if a rival
+    /// writer just appended), or refuse when the device is filed under
+    /// another tenant (the fence is per subject and the tenant is part of
+    /// it, so continuing here would break its sequence).
+    async fn nothing_on(&self, device: &DeviceId, subject: &str) -> Result<u64, AppendError> {
+        let anywhere = format!("{}.*.{device}", self.inner.prefix);
+        match self
+            .inner
+            .stream
+            .get_last_raw_message_by_subject(&anywhere)
+            .await
+        {
+            Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => Ok(0),
+            Err(e) => Err(StoreError::unavailable(format!(
+                "cannot read the last event on {anywhere}: {e}"
+            ))
+            .into()),
+            Ok(msg) if msg.subject.as_str() == subject => {
+                Ok(self.read_last(subject).await?.map_or(0, |(seq, ..)| seq))
+            }
+            Ok(msg) => Err(AppendError::Invalid {
+                device: device.clone(),
+                reason: format!(
+                    "its events are filed on {}, not {subject}: moving a device between tenants is not supported",
+                    msg.subject
+                ),
+            }),
+        }
     }
 
     /// Publish one envelope behind the fence; returns its stream sequence.
@@ -277,7 +328,9 @@ impl JetStreamLog {
                         Ok(stream_seq)
                     }
                     Some((seq, ..)) => Err(AppendError::Conflict { actual: seq }),
-                    None => Err(AppendError::Conflict { actual: 0 }),
+                    None => Err(AppendError::Conflict {
+                        actual: self.nothing_on(&env.device, subject).await?,
+                    }),
                 }
             }
             Err(e) => Err(StoreError::unavailable(format!(
