@@ -1,0 +1,859 @@
+//! The driver: production's [`Fleet`] in virtual time, against simulated devices.
+//!
+//! The harness plays the tokio runner's part with a virtual clock: it
+//! records every input the fleet hands out (record), commits it (decide)
+//! and performs the effects (act) by asking the simulated device for an
+//! answer and scheduling its `AttemptFinished`. Between steps it jumps to
+//! the earliest of the fleet's `poll_timeout`, its own next event (a
+//! result, an operator's command, a restart) and the end; it never sleeps.
+//!
+//! Randomness comes from one seed through `ChaCha8Rng` (portable, named),
+//! split into three streams of that one generator so that a `--policy`
+//! comparison sees the same world: stream 0 draws the world (who is in
+//! which group, when faults happen, when operators trigger), stream 1 the
+//! daemon's enrolment jitter (the runner draws it the same way), stream 2
+//! the devices' answers. No `HashMap` is iterated; the one map here only
+//! finds a device's index.
+//!
+//! Safety invariants are checked after every step (TigerBeetle's split:
+//! safety at every step, liveness in the report); each violation carries
+//! the seed and the step that reproduce it.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::io::Write;
+
+use rand::seq::SliceRandom;
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sha2::{Digest, Sha256};
+
+use super::model::{Device, Hit, Profile, Span};
+use super::report::{Report, Violation};
+use super::scenario::{Resolve, Scenario};
+use crate::domain::fleet::Fleet;
+use crate::domain::{
+    DeviceId, Effect, Envelope, Event, FailureKind, Outcome, Phase, PhaseKind, RetryPolicy,
+    TenantId, TimerKind, Timestamp,
+};
+
+/// Virtual time starts at 2026-01-01T00:00:00Z, so logs read like real ones.
+pub const START_MS: u64 = 1_767_225_600_000;
+
+/// Violations kept in full in the report (all are counted).
+const VIOLATIONS_KEPT: usize = 50;
+
+/// Something the harness will do at a virtual time.
+#[derive(Debug)]
+enum Action {
+    /// An attempt's result comes back (if its process still lives).
+    AttemptDone {
+        device: u32,
+        attempt: u64,
+        outcome: Outcome,
+        epoch: u32,
+    },
+    /// An operator's command (credentials fixed, host key resolved).
+    Operator { device: u32, event: Event },
+    /// An operator asks for a backup now.
+    Trigger { device: u32, request: u32 },
+    /// The daemon process dies; a new one replays the log.
+    Restart,
+}
+
+#[derive(Debug)]
+struct Scheduled {
+    at: u64,
+    tie: u64,
+    action: Action,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.tie) == (other.at, other.tie)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.tie).cmp(&(other.at, other.tie))
+    }
+}
+
+/// What the harness knows about a device, independently of the machine:
+/// the reference the invariants compare against.
+#[derive(Debug, Clone, Default)]
+struct Track {
+    last_seq: u64,
+    last_at: u64,
+    /// Enrolment, then each success: coverage counts from here.
+    fresh_since: u64,
+    in_flight: Option<u64>,
+    /// An `AuthFailed` was recorded and no `CredentialsUpdated` since.
+    auth_blocked: bool,
+    /// A `HostKeyMismatch` was recorded and no reset/accept since.
+    host_key_blocked: bool,
+    /// Consecutive failures, as the retry ladder counts them.
+    failures: u32,
+    /// After a transient failure: no scheduled retry before this.
+    retry_not_before: Option<u64>,
+    /// What the attempt in flight ran into.
+    hit: Option<Hit>,
+    /// Start of the current fault episode (recovery is measured from it).
+    episode: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct TriggerTrack {
+    device: u32,
+    submitted: bool,
+    recorded: bool,
+    lost: bool,
+    replies: u32,
+}
+
+/// One simulation run.
+pub struct Harness<'a> {
+    scenario: &'a Scenario,
+    policy: RetryPolicy,
+    seed: u64,
+    fleet: Fleet,
+    epoch: u32,
+    now: u64,
+    end: u64,
+    down_until: u64,
+    /// The log, kept when the daemon restarts (replay reads it).
+    log: Option<Vec<Envelope>>,
+    hasher: Sha256,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    tie: u64,
+    ids: Vec<DeviceId>,
+    index: HashMap<DeviceId, u32>,
+    tenant: TenantId,
+    devices: Vec<Device>,
+    profiles: Vec<Profile>,
+    tracks: Vec<Track>,
+    triggers: Vec<TriggerTrack>,
+    rng_daemon: ChaCha8Rng,
+    rng_devices: ChaCha8Rng,
+    // --- measures ---
+    steps: u64,
+    running: usize,
+    attempts: u64,
+    ssh_attempts: u64,
+    successes: u64,
+    skipped: u64,
+    failures_by_kind: BTreeMap<&'static str, u64>,
+    auth_attempts_after_block: u64,
+    peak_concurrent: usize,
+    restarts: u64,
+    results_lost: u64,
+    recoveries: Vec<u64>,
+    coverage: Vec<(u64, f64)>,
+    next_sample: u64,
+    fresh_within: u64,
+    violations: Vec<Violation>,
+    violation_count: u64,
+}
+
+impl<'a> Harness<'a> {
+    /// Build the world of `scenario` under `policy` from `seed`.
+    pub fn new(scenario: &'a Scenario, seed: u64, policy: RetryPolicy) -> Self {
+        let mut world = stream(seed, 0);
+        let n = scenario.devices;
+        let tenant = TenantId::parse("sim").expect("a valid tenant id");
+        let ids: Vec<DeviceId> = (0..n).map(device_id).collect();
+        let index = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i as u32))
+            .collect();
+        let mut profiles = vec![Profile::from_model(&scenario.attempt)];
+        let mut devices = vec![Device::default(); n as usize];
+        let mut order: Vec<u32> = (0..n).collect();
+        order.shuffle(&mut world);
+        let mut cursor = 0usize;
+        let mut operator = Vec::new();
+        for (g, group) in scenario.groups.iter().enumerate() {
+            profiles.push(Profile::new(
+                group
+                    .duration
+                    .as_ref()
+                    .unwrap_or(&scenario.attempt.duration),
+                group
+                    .failures
+                    .as_ref()
+                    .unwrap_or(&scenario.attempt.failures),
+            ));
+            let count = ((group.share * f64::from(n)).round() as usize).min(order.len() - cursor);
+            for &d in &order[cursor..cursor + count] {
+                let device = &mut devices[d as usize];
+                device.profile = (g + 1) as u16;
+                for w in &group.offline {
+                    let start = START_MS + w.start.0 + draw_below(&mut world, w.spread.0);
+                    device.offline.push(Span {
+                        start,
+                        end: start + w.length.0,
+                    });
+                }
+                for r in &group.password_rotation {
+                    let start = START_MS + r.at.0 + draw_below(&mut world, r.spread.0);
+                    let end = start + r.fixed_after.0;
+                    device.rotations.push(Span { start, end });
+                    operator.push((end, d, Event::CredentialsUpdated));
+                }
+                for s in &group.hardware_swap {
+                    let start = START_MS + s.at.0 + draw_below(&mut world, s.spread.0);
+                    let end = start + s.resolved_after.0;
+                    device.swaps.push((Span { start, end }, s.resolve));
+                }
+            }
+            cursor += count;
+        }
+        for (d, device) in devices.iter().enumerate() {
+            for (span, resolve) in &device.swaps {
+                let event = match resolve {
+                    Resolve::Reset => Event::HostKeyReset,
+                    Resolve::Accept => Event::HostKeyAccepted {
+                        fingerprint: device.host_key(d as u32, span.end),
+                    },
+                };
+                operator.push((span.end, d as u32, event));
+            }
+        }
+        let end = START_MS + scenario.duration.0;
+        let mut harness = Harness {
+            scenario,
+            fleet: Fleet::new("sim-1", policy.max_concurrent as usize),
+            policy,
+            seed,
+            epoch: 1,
+            now: START_MS,
+            end,
+            down_until: START_MS,
+            log: scenario.restarts.as_ref().map(|_| Vec::new()),
+            hasher: Sha256::new(),
+            queue: BinaryHeap::new(),
+            tie: 0,
+            ids,
+            index,
+            tenant,
+            devices,
+            profiles,
+            tracks: vec![Track::default(); n as usize],
+            triggers: Vec::new(),
+            rng_daemon: stream(seed, 1),
+            rng_devices: stream(seed, 2),
+            steps: 0,
+            running: 0,
+            attempts: 0,
+            ssh_attempts: 0,
+            successes: 0,
+            skipped: 0,
+            failures_by_kind: BTreeMap::new(),
+            auth_attempts_after_block: 0,
+            peak_concurrent: 0,
+            restarts: 0,
+            results_lost: 0,
+            recoveries: Vec::new(),
+            coverage: Vec::new(),
+            next_sample: START_MS,
+            fresh_within: scenario.fresh_within().0,
+            violations: Vec::new(),
+            violation_count: 0,
+        };
+        for (at, device, event) in operator {
+            harness.schedule(at, Action::Operator { device, event });
+        }
+        if let Some(t) = &scenario.triggers {
+            let days = scenario.duration.0 as f64 / 86_400_000.0;
+            let count = (t.per_day * days).round() as u32;
+            for request in 0..count {
+                let at = START_MS + draw_below(&mut world, scenario.duration.0);
+                let device = draw_below(&mut world, u64::from(n)) as u32;
+                harness.triggers.push(TriggerTrack {
+                    device,
+                    ..TriggerTrack::default()
+                });
+                harness.schedule(at, Action::Trigger { device, request });
+            }
+        }
+        if let Some(r) = &scenario.restarts {
+            let first = r.first.unwrap_or(r.every).0;
+            harness.schedule(START_MS + first, Action::Restart);
+        }
+        harness
+    }
+
+    fn schedule(&mut self, at: u64, action: Action) {
+        self.tie += 1;
+        self.queue.push(Reverse(Scheduled {
+            at,
+            tie: self.tie,
+            action,
+        }));
+    }
+
+    /// Run to the end and report.
+    pub fn run(mut self) -> Report {
+        let (min, max) = self.policy.jitter_range_ms();
+        for d in 0..self.ids.len() {
+            let jitter_ms = if max > min {
+                self.rng_daemon.random_range(min..=max)
+            } else {
+                min
+            };
+            let event = Event::Enrolled {
+                tenant: self.tenant.clone(),
+                host: format!("10.{}.{}.{}", (d >> 16) & 255, (d >> 8) & 255, d & 255),
+                port: 22,
+                jitter_ms,
+                policy: self.policy.clone(),
+            };
+            self.fleet
+                .submit(self.ids[d].clone(), self.tenant.clone(), event, None);
+        }
+        loop {
+            let alive = self.now >= self.down_until;
+            if alive {
+                self.drain();
+            }
+            let mut next = self.end;
+            if alive {
+                if let Some(t) = self.fleet.poll_timeout() {
+                    next = next.min(t.0);
+                }
+            } else {
+                next = next.min(self.down_until);
+            }
+            if let Some(Reverse(top)) = self.queue.peek() {
+                next = next.min(top.at);
+            }
+            self.sample_before(next);
+            if next >= self.end {
+                break;
+            }
+            self.now = next.max(self.now);
+            while self.queue.peek().is_some_and(|Reverse(s)| s.at <= self.now) {
+                let Some(Reverse(item)) = self.queue.pop() else {
+                    break;
+                };
+                self.apply(item.action);
+            }
+        }
+        self.now = self.end;
+        self.sample_before(self.end + 1);
+        self.finish()
+    }
+
+    /// Record, decide and act on everything ready now.
+    fn drain(&mut self) {
+        let now = Timestamp(self.now);
+        while let Some(pending) = self.fleet.next_input(now) {
+            self.steps += 1;
+            let env = &pending.envelope;
+            let Some(&idx) = self.index.get(&env.device) else {
+                self.violation(None, "unknown_device", format!("{}", env.device));
+                self.fleet.abort(pending);
+                continue;
+            };
+            self.hash(env);
+            self.record(idx, env);
+            let triggered = matches!(env.event, Event::TriggerRequested { .. });
+            if let Some(log) = &mut self.log {
+                log.push(env.clone());
+            }
+            let effects = self.fleet.commit(pending);
+            for effect in effects {
+                self.act(idx, triggered, effect);
+            }
+            if self.fleet.running() > self.fleet.max_concurrent() {
+                self.violation(
+                    Some(idx),
+                    "too_many_running",
+                    format!(
+                        "the fleet runs {} attempts, limit {}",
+                        self.fleet.running(),
+                        self.fleet.max_concurrent()
+                    ),
+                );
+            }
+        }
+    }
+
+    fn hash(&mut self, env: &Envelope) {
+        struct Sink<'h>(&'h mut Sha256);
+        impl Write for Sink<'_> {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.update(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        // Serializing these types cannot fail; the hash is what the log's
+        // JSON lines would hash to.
+        let _ = serde_json::to_writer(Sink(&mut self.hasher), env);
+        self.hasher.update(b"\n");
+    }
+
+    /// Bookkeeping and invariants for one recorded envelope.
+    fn record(&mut self, idx: u32, env: &Envelope) {
+        let at = env.at.0;
+        let i = idx as usize;
+        if env.seq != self.tracks[i].last_seq + 1 {
+            let expected = self.tracks[i].last_seq + 1;
+            self.violation(
+                Some(idx),
+                "sequence_gap",
+                format!("recorded sequence {}, expected {expected}", env.seq),
+            );
+        }
+        if at < self.tracks[i].last_at {
+            self.violation(
+                Some(idx),
+                "time_went_back",
+                format!(
+                    "recorded at {at}, after an event at {}",
+                    self.tracks[i].last_at
+                ),
+            );
+        }
+        let track = &mut self.tracks[i];
+        track.last_seq = env.seq;
+        track.last_at = at;
+        match &env.event {
+            Event::Enrolled { .. } => track.fresh_since = at,
+            Event::AttemptFinished { attempt, outcome } => {
+                if track.in_flight != Some(*attempt) {
+                    return; // not the attempt running: the machine ignores it too
+                }
+                track.in_flight = None;
+                self.running = self.running.saturating_sub(1);
+                let hit = track.hit.take().unwrap_or(Hit::None);
+                if let Hit::Until(end) = hit {
+                    track.episode = Some(track.episode.map_or(end, |s| s.max(end)));
+                }
+                match outcome {
+                    Outcome::Collected { .. } => {
+                        self.successes += 1;
+                        track.fresh_since = at;
+                        track.failures = 0;
+                        track.retry_not_before = None;
+                        if let Some(start) = track.episode.take() {
+                            self.recoveries.push(at.saturating_sub(start));
+                        }
+                    }
+                    Outcome::Skipped { .. } => self.skipped += 1,
+                    Outcome::Failed { kind, .. } => {
+                        *self.failures_by_kind.entry(kind.name()).or_default() += 1;
+                        track.failures = track.failures.saturating_add(1);
+                        match kind {
+                            FailureKind::AuthFailed => track.auth_blocked = true,
+                            FailureKind::HostKeyMismatch { .. } => track.host_key_blocked = true,
+                            _ => {
+                                let delay = ladder(&self.policy, track.failures);
+                                track.retry_not_before = Some(at + delay);
+                                if track.episode.is_none() {
+                                    track.episode = Some(at);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Event::TimerFired {
+                timer: TimerKind::AttemptDeadline,
+                ..
+            } => {
+                // The attempt was abandoned (its process died): a transient failure.
+                if track.in_flight.take().is_some() {
+                    self.running = self.running.saturating_sub(1);
+                }
+                track.hit = None;
+                *self.failures_by_kind.entry("abandoned").or_default() += 1;
+                track.failures = track.failures.saturating_add(1);
+                track.retry_not_before = Some(at + ladder(&self.policy, track.failures));
+                if track.episode.is_none() {
+                    track.episode = Some(at);
+                }
+            }
+            Event::CredentialsUpdated => {
+                if track.auth_blocked {
+                    track.auth_blocked = false;
+                    track.failures = 0;
+                    track.retry_not_before = None;
+                }
+            }
+            Event::HostKeyReset | Event::HostKeyAccepted { .. } => {
+                if track.host_key_blocked {
+                    track.host_key_blocked = false;
+                    track.failures = 0;
+                    track.retry_not_before = None;
+                }
+            }
+            Event::TriggerRequested { request } => {
+                if let Some(t) = request_index(request).and_then(|r| self.triggers.get_mut(r)) {
+                    t.recorded = true;
+                }
+            }
+            Event::TimerFired { .. } | Event::Retired | Event::PolicyChanged { .. } => {}
+        }
+    }
+
+    /// Perform one effect of a committed input.
+    fn act(&mut self, idx: u32, triggered: bool, effect: Effect) {
+        let i = idx as usize;
+        match effect {
+            Effect::Collect {
+                attempt,
+                trusted_host_key,
+                timeout_secs,
+                ..
+            } => {
+                self.attempts += 1;
+                let (auth_blocked, host_key_blocked) =
+                    (self.tracks[i].auth_blocked, self.tracks[i].host_key_blocked);
+                if auth_blocked {
+                    self.auth_attempts_after_block += 1;
+                    self.violation(
+                        Some(idx),
+                        "attempt_while_blocked",
+                        "an attempt (and so a login) against a device that refused our credentials, before CredentialsUpdated".into(),
+                    );
+                }
+                if host_key_blocked {
+                    self.violation(
+                        Some(idx),
+                        "attempt_while_blocked",
+                        "an attempt against a device whose host key changed, before reset/accept"
+                            .into(),
+                    );
+                }
+                if let Some(not_before) = self.tracks[i].retry_not_before.take()
+                    && !triggered
+                    && self.now < not_before
+                {
+                    self.violation(
+                        Some(idx),
+                        "retry_before_ladder",
+                        format!(
+                            "retry {} ms before the ladder allows",
+                            not_before - self.now
+                        ),
+                    );
+                }
+                if self.tracks[i].in_flight.is_some() {
+                    self.violation(
+                        Some(idx),
+                        "two_attempts",
+                        "an attempt started while another one runs".into(),
+                    );
+                } else {
+                    self.running += 1;
+                }
+                self.tracks[i].in_flight = Some(attempt);
+                self.peak_concurrent = self.peak_concurrent.max(self.running);
+                if self.running > self.policy.max_concurrent as usize {
+                    self.violation(
+                        Some(idx),
+                        "too_many_running",
+                        format!(
+                            "{} attempts running, limit {}",
+                            self.running, self.policy.max_concurrent
+                        ),
+                    );
+                }
+                let device = &self.devices[i];
+                let answer = device.answer(
+                    idx,
+                    &self.profiles[usize::from(device.profile)],
+                    self.now,
+                    trusted_host_key.as_deref(),
+                    timeout_secs.saturating_mul(1000),
+                    &mut self.rng_devices,
+                );
+                if answer.ssh {
+                    self.ssh_attempts += 1;
+                }
+                self.tracks[i].hit = Some(answer.hit);
+                let epoch = self.epoch;
+                self.schedule(
+                    self.now + answer.duration_ms,
+                    Action::AttemptDone {
+                        device: idx,
+                        attempt,
+                        outcome: answer.outcome,
+                        epoch,
+                    },
+                );
+            }
+            Effect::Reply { request, .. } => {
+                if let Some(t) = request_index(&request).and_then(|r| self.triggers.get_mut(r)) {
+                    t.replies += 1;
+                }
+            }
+            Effect::TrustHostKey { .. } | Effect::ForgetHostKey => {}
+        }
+    }
+
+    fn apply(&mut self, action: Action) {
+        match action {
+            Action::AttemptDone {
+                device,
+                attempt,
+                outcome,
+                epoch,
+            } => {
+                if epoch != self.epoch {
+                    self.results_lost += 1; // died with its process
+                    return;
+                }
+                let id = self.ids[device as usize].clone();
+                let correlation = Some(format!("{id}/{attempt}"));
+                self.fleet.submit(
+                    id,
+                    self.tenant.clone(),
+                    Event::AttemptFinished { attempt, outcome },
+                    correlation,
+                );
+            }
+            Action::Operator { device, event } => {
+                let id = self.ids[device as usize].clone();
+                self.fleet.submit(id, self.tenant.clone(), event, None);
+            }
+            Action::Trigger { device, request } => {
+                let id = self.ids[device as usize].clone();
+                let request = format!("req-{request}");
+                if let Some(t) = request_index(&request).and_then(|r| self.triggers.get_mut(r)) {
+                    t.submitted = true;
+                }
+                self.fleet.submit(
+                    id,
+                    self.tenant.clone(),
+                    Event::TriggerRequested {
+                        request: request.clone(),
+                    },
+                    Some(request),
+                );
+            }
+            Action::Restart => self.restart(),
+        }
+    }
+
+    /// The daemon dies: attempts in flight and unrecorded commands die with
+    /// it; a new process replays the log and goes on.
+    fn restart(&mut self) {
+        let Some(restarts) = &self.scenario.restarts else {
+            return;
+        };
+        let (every, downtime) = (restarts.every.0, restarts.downtime.0);
+        self.restarts += 1;
+        let before: Vec<Option<(TimerKind, Timestamp)>> = self
+            .ids
+            .iter()
+            .map(|id| self.fleet.state(id).and_then(|s| s.deadline()))
+            .collect();
+        self.epoch += 1;
+        let mut fleet = Fleet::new(
+            &format!("sim-{}", self.epoch),
+            self.policy.max_concurrent as usize,
+        );
+        let mut problems = Vec::new();
+        for env in self.log.as_deref().unwrap_or_default() {
+            match fleet.replay(env) {
+                Ok(Some(t)) if Some(t.state.after()) != env.after => problems.push((
+                    env.device.clone(),
+                    format!(
+                        "replay of sequence {} decides {:?}, the log says {:?}",
+                        env.seq,
+                        t.state.after(),
+                        env.after
+                    ),
+                )),
+                Ok(_) => {}
+                Err(e) => problems.push((env.device.clone(), e.to_string())),
+            }
+        }
+        self.fleet = fleet;
+        for (device, problem) in problems {
+            let idx = self.index.get(&device).copied();
+            self.violation(idx, "replay_disagrees", problem);
+        }
+        for (i, old) in before.into_iter().enumerate() {
+            let new = self.fleet.state(&self.ids[i]).and_then(|s| s.deadline());
+            let moved = match (old, new) {
+                (Some((_, a)), Some((_, b))) => b < a,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            if moved {
+                self.violation(
+                    Some(i as u32),
+                    "deadline_moved_earlier",
+                    format!("before the restart {old:?}, after {new:?}"),
+                );
+            }
+        }
+        for t in &mut self.tracks {
+            t.in_flight = None;
+            t.hit = None;
+        }
+        self.running = 0;
+        for t in &mut self.triggers {
+            if t.submitted && !t.recorded {
+                t.lost = true;
+            }
+        }
+        self.down_until = self.now + downtime;
+        let next = self.now + every;
+        self.schedule(next, Action::Restart);
+    }
+
+    /// Coverage samples at every sample time before `t` (the state does
+    /// not change between steps).
+    fn sample_before(&mut self, t: u64) {
+        let every = self.scenario.report.sample_every.0;
+        while self.next_sample < t && self.next_sample <= self.end {
+            let s = self.next_sample;
+            let fresh = self
+                .tracks
+                .iter()
+                .filter(|d| s.saturating_sub(d.fresh_since) <= self.fresh_within)
+                .count();
+            self.coverage
+                .push((s - START_MS, fresh as f64 / self.tracks.len() as f64));
+            self.next_sample += every;
+        }
+    }
+
+    fn violation(&mut self, device: Option<u32>, rule: &'static str, detail: String) {
+        self.violation_count += 1;
+        if self.violations.len() < VIOLATIONS_KEPT {
+            self.violations.push(Violation {
+                seed: self.seed,
+                step: self.steps,
+                at_ms: self.now.saturating_sub(START_MS),
+                device: device
+                    .and_then(|d| self.ids.get(d as usize))
+                    .map(|d| d.to_string()),
+                rule,
+                detail,
+            });
+        }
+    }
+
+    fn finish(mut self) -> Report {
+        // Every trigger recorded is answered exactly once, unless its
+        // attempt still runs at the end.
+        for r in 0..self.triggers.len() {
+            let t = self.triggers[r].clone();
+            let request = format!("req-{r}");
+            let still_running = self.fleet.state(&self.ids[t.device as usize]).is_some_and(
+                |s| matches!(&s.phase, Phase::Running { trigger: Some(q), .. } if *q == request),
+            );
+            if t.replies > 1 {
+                self.violation(
+                    Some(t.device),
+                    "trigger_answered_twice",
+                    format!("{request} got {} replies", t.replies),
+                );
+            } else if t.recorded && t.replies == 0 && !still_running {
+                self.violation(
+                    Some(t.device),
+                    "trigger_unanswered",
+                    format!("{request} was recorded and never answered"),
+                );
+            }
+        }
+        let mut phases: BTreeMap<&'static str, u64> = PhaseKind::ALL
+            .iter()
+            .filter(|k| !matches!(k, PhaseKind::Unenrolled))
+            .map(|k| (k.name(), 0))
+            .collect();
+        for s in self.fleet.states() {
+            *phases.entry(s.phase.kind().name()).or_default() += 1;
+        }
+        let device_days =
+            f64::from(self.scenario.devices) * self.scenario.duration.0 as f64 / 86_400_000.0;
+        self.recoveries.sort_unstable();
+        let mut answered = 0;
+        let mut lost = 0;
+        for t in &self.triggers {
+            answered += u64::from(t.replies > 0);
+            lost += u64::from(t.lost);
+        }
+        Report::build(super::report::Measures {
+            scenario: self.scenario.name.clone(),
+            seed: self.seed,
+            devices: self.scenario.devices,
+            duration_ms: self.scenario.duration.0,
+            policy: self.policy.clone(),
+            events: self.steps,
+            device_days,
+            attempts: self.attempts,
+            ssh_attempts: self.ssh_attempts,
+            successes: self.successes,
+            skipped_offline: self.skipped,
+            failures_by_kind: self
+                .failures_by_kind
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect(),
+            coverage: self.coverage,
+            fresh_within_ms: self.fresh_within,
+            recoveries: self.recoveries,
+            unrecovered: self.tracks.iter().filter(|t| t.episode.is_some()).count() as u64,
+            auth_attempts_after_block: self.auth_attempts_after_block,
+            peak_concurrent: self.peak_concurrent,
+            max_concurrent: self.policy.max_concurrent as usize,
+            restarts: self.restarts,
+            results_lost: self.results_lost,
+            triggers: self.triggers.len() as u64,
+            triggers_answered: answered,
+            triggers_lost: lost,
+            phases_at_end: phases.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            violation_count: self.violation_count,
+            violations: self.violations,
+            event_log_sha256: hex::encode(self.hasher.finalize()),
+        })
+    }
+}
+
+/// The retry ladder, read independently of `RetryPolicy::backoff_delay_secs`
+/// (the reference the invariant compares the machine with), in ms.
+fn ladder(policy: &RetryPolicy, failures: u32) -> u64 {
+    let rungs = &policy.backoff_secs;
+    let n = (failures.max(1) as usize).min(rungs.len());
+    rungs.get(n.wrapping_sub(1)).copied().unwrap_or(0) * 1000
+}
+
+fn stream(seed: u64, n: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(n);
+    rng
+}
+
+/// Uniform in `0..bound` (0 when `bound` is 0); the modulo bias is below
+/// 2^-40 for the spans a scenario holds.
+fn draw_below(rng: &mut ChaCha8Rng, bound: u64) -> u64 {
+    if bound == 0 {
+        0
+    } else {
+        rng.next_u64() % bound
+    }
+}
+
+fn device_id(i: u32) -> DeviceId {
+    DeviceId::parse(&format!("dev-{i:06}")).expect("letters, digits and '-' make a valid id")
+}
+
+fn request_index(request: &str) -> Option<usize> {
+    request.strip_prefix("req-")?.parse().ok()
+}
