@@ -628,3 +628,33 @@ async fn legacy_device_needs_legacy_algorithms() {
     let text = normalize::check_export(&out.stdout).unwrap();
     assert_eq!(normalize::normalized_hash(text).1, device.expected_hash());
 }
+
+#[tokio::test]
+async fn faults_and_configuration_change_at_run_time() {
+    let fleet = fleet(1, 119, &[(0, Fault::WrongPassword)]).await;
+    let device = &fleet.devices()[0];
+    let (_, _, ok) = login(device, &device.password).await.unwrap();
+    assert!(!ok, "starts with a rotated password");
+
+    // The operator fixes the password on the router.
+    device.set_faults(vec![]);
+    assert!(device.current_faults().is_empty());
+    let before = collect(device, "/export show-sensitive", LIMIT).await;
+    let before = normalize::normalized_hash(std::str::from_utf8(&before.stdout).unwrap()).1;
+    assert_eq!(before, device.expected_hash());
+
+    // Someone edits the configuration: the next backup hashes differently.
+    assert_eq!(device.edit_config(), 1);
+    let after = collect(device, "/export show-sensitive", LIMIT).await;
+    let after = normalize::normalized_hash(std::str::from_utf8(&after.stdout).unwrap()).1;
+    assert_ne!(after, before);
+    assert_eq!(after, device.expected_hash());
+
+    // The router is replaced: a new host key from now on.
+    device.set_faults(vec![Fault::HostKeyReplaced { after: 0 }]);
+    let (_, presented, _) = login(device, &device.password).await.unwrap();
+    assert_eq!(
+        Some(presented),
+        device.replacement_host_key_fingerprint.clone()
+    );
+}

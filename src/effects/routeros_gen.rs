@@ -460,6 +460,39 @@ impl GeneratedExport {
         generated
     }
 
+    /// This configuration after an operator's edit number `revision`: one
+    /// more address-list entry, deterministic from the seed and `revision`.
+    /// Applied in turn (1, 2, …) it grows the list like a NOC blocking hosts.
+    pub fn edited(&self, revision: u64) -> GeneratedExport {
+        let mut next = self.clone();
+        next.rendered = [OnceLock::new(), OnceLock::new()];
+        let h = mix(self.seed ^ mix(revision ^ 0xED17));
+        let e = entry("add")
+            .p("address", format!("203.0.113.{}", 1 + h % 254))
+            .q("comment", format!("blocked by NOC, change {revision}"))
+            .p("list", "blocklist");
+        let path = "ip firewall address-list";
+        match next.sections.iter_mut().find(|s| s.path == path) {
+            Some(section) => section.entries.push(e),
+            None => {
+                let rank = section_rank(path);
+                let pos = next
+                    .sections
+                    .iter()
+                    .position(|s| section_rank(s.path) > rank)
+                    .unwrap_or(next.sections.len());
+                next.sections.insert(
+                    pos,
+                    Section {
+                        path,
+                        entries: vec![e],
+                    },
+                );
+            }
+        }
+        next
+    }
+
     /// The RouterOS version in the header.
     pub fn version(&self) -> &RouterOsVersion {
         &self.version
@@ -2235,5 +2268,24 @@ mod tests {
             same == checked,
             "{same} of {checked} entries wrapped as RouterOS wraps them; differing: {differing:?}"
         );
+    }
+
+    #[test]
+    fn edits_change_the_hash_one_entry_at_a_time() {
+        let g = GeneratedExport::generate(&spec(12, "7.15.3", 8_000));
+        let one = g.edited(1);
+        let two = one.edited(2);
+        let hash = |g: &GeneratedExport| {
+            normalize::normalized_hash(&g.render(JUN_12_2023, Sensitive::Show)).1
+        };
+        assert_ne!(hash(&g), hash(&one));
+        assert_ne!(hash(&one), hash(&two));
+        assert_eq!(hash(&two), hash(&g.edited(1).edited(2)));
+        let (a, b) = (
+            normalize::normalize(&g.render(0, Sensitive::Show)),
+            normalize::normalize(&one.render(0, Sensitive::Show)),
+        );
+        assert_eq!(b.lines().count(), a.lines().count() + 1);
+        assert!(b.contains("comment=\"blocked by NOC, change 1\""));
     }
 }

@@ -32,6 +32,9 @@
 //!   reports console errors as text, not through the exit status: every
 //!   answer, errors included, ends with exit status 0, then EOF and close, so
 //!   a collector must read the text to see the failure.
+//! - **Run-time changes** for demos: [`SimDevice::set_faults`] (the password
+//!   was fixed, the router was replaced) and [`SimDevice::edit_config`] (one
+//!   more address-list entry: a new hash to back up).
 //! - **Connections are counted per device** from 0, every accepted TCP
 //!   connection included; flaky failures and host-key replacement are
 //!   decided from that count (and the seed), so a run is reproducible when a
@@ -47,8 +50,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -454,8 +457,10 @@ pub struct SimDevice {
     /// `SHA256:` + unpadded base64 of the device's (original) host key, as
     /// `ssh-keygen -l` prints it: what an operator would have trusted.
     pub host_key_fingerprint: String,
-    /// The key presented after a `HostKeyReplaced` fault kicks in.
+    /// The key presented once a `HostKeyReplaced` fault kicks in (none for a
+    /// legacy-algorithms device started without that fault).
     pub replacement_host_key_fingerprint: Option<String>,
+    /// The faults the device started with (see [`SimDevice::current_faults`]).
     pub faults: Vec<Fault>,
     runtime: Arc<DeviceRuntime>,
 }
@@ -481,6 +486,36 @@ impl SimDevice {
     /// SHA-256 of the normalized export (the hash a good backup files under).
     pub fn expected_hash(&self) -> String {
         crate::domain::normalize::normalized_hash(&self.export_text_at(0)).1
+    }
+
+    /// Replace the device's faults from now on (the demo's "the operator
+    /// fixed the password", "the router was replaced"). `refused`,
+    /// `legacy-algorithms` and `routeros6` are fixed when the fleet starts;
+    /// a `host-key-replaced` added later needs a device that was not started
+    /// with `legacy-algorithms`. The `faults` field keeps the starting set.
+    pub fn set_faults(&self, faults: Vec<Fault>) {
+        *self
+            .runtime
+            .faults
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = faults;
+    }
+
+    /// The faults in force now.
+    pub fn current_faults(&self) -> Vec<Fault> {
+        self.runtime
+            .faults
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Change the device's configuration, as an operator would: each call
+    /// adds an address-list entry and toggles a firewall rule, so the next
+    /// export hashes differently (and deterministically). Returns the number
+    /// of edits so far.
+    pub fn edit_config(&self) -> u64 {
+        self.runtime.edit_config()
     }
 
     /// TCP connections accepted so far.
@@ -656,16 +691,21 @@ enum Answer {
 struct DeviceRuntime {
     id: String,
     user: String,
-    accepted_password: String,
+    password: String,
     authorized_keys: Vec<PublicKey>,
     spec: ExportSpec,
-    export: OnceLock<GeneratedExport>,
+    /// The configuration: generated on first use, replaced by
+    /// [`SimDevice::edit_config`].
+    export: std::sync::RwLock<Option<Arc<GeneratedExport>>>,
+    /// Configuration edits made so far.
+    revision: AtomicU64,
     seed: u64,
     key: PrivateKey,
     replacement: Option<PrivateKey>,
     config: Arc<russh::server::Config>,
     replacement_config: Option<Arc<russh::server::Config>>,
-    faults: Vec<Fault>,
+    /// The faults in force (changed at run time by [`SimDevice::set_faults`]).
+    faults: std::sync::RwLock<Vec<Fault>>,
     connections: AtomicU64,
     clock: Arc<FleetClock>,
 }
@@ -704,9 +744,10 @@ impl DeviceRuntime {
             }
         };
         let key = host_key(seed);
-        let replacement = d
-            .has("host-key-replaced")
-            .then(|| host_key(mix(seed ^ 0x4E5)));
+        // Every device can have its hardware replaced at run time; an RSA key
+        // costs ~0.1 s, so a legacy device only gets one when it starts so.
+        let replacement =
+            (!legacy || d.has("host-key-replaced")).then(|| host_key(mix(seed ^ 0x4E5)));
         let preferred = if legacy {
             russh::Preferred {
                 kex: std::borrow::Cow::Borrowed(&[russh::kex::DH_G14_SHA1, russh::kex::DH_G1_SHA1]),
@@ -740,15 +781,10 @@ impl DeviceRuntime {
                 ..Default::default()
             })
         };
-        let accepted_password = if d.has("wrong-password") {
-            format!("{}-rotated", d.password)
-        } else {
-            d.password.clone()
-        };
         DeviceRuntime {
             id: d.id.clone(),
             user: d.user.clone(),
-            accepted_password,
+            password: d.password.clone(),
             authorized_keys: d.authorized_keys.clone(),
             spec: ExportSpec {
                 seed: d.export_seed,
@@ -757,13 +793,14 @@ impl DeviceRuntime {
                 line_ending: d.line_ending,
                 wrap: d.wrap,
             },
-            export: OnceLock::new(),
+            export: std::sync::RwLock::new(None),
+            revision: AtomicU64::new(0),
             seed,
             config: config_with(&key),
             replacement_config: replacement.as_ref().map(config_with),
             key,
             replacement,
-            faults: d.faults.clone(),
+            faults: std::sync::RwLock::new(d.faults.clone()),
             connections: AtomicU64::new(0),
             clock,
         }
@@ -771,13 +808,45 @@ impl DeviceRuntime {
 
     /// The generated configuration, built on first use (a big fleet only
     /// pays for the devices it is asked about).
-    fn export(&self) -> &GeneratedExport {
-        self.export
-            .get_or_init(|| GeneratedExport::generate(&self.spec))
+    fn export(&self) -> Arc<GeneratedExport> {
+        if let Some(export) = self
+            .export
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            return export.clone();
+        }
+        let mut slot = self.export.write().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert_with(|| Arc::new(GeneratedExport::generate(&self.spec)))
+            .clone()
+    }
+
+    /// One more configuration change (see [`SimDevice::edit_config`]).
+    fn edit_config(&self) -> u64 {
+        let current = self.export();
+        let mut slot = self.export.write().unwrap_or_else(|e| e.into_inner());
+        let base = slot.clone().unwrap_or(current);
+        let revision = self.revision.fetch_add(1, Ordering::Relaxed) + 1;
+        *slot = Some(Arc::new(base.edited(revision)));
+        revision
     }
 
     fn fault<T>(&self, pick: impl Fn(&Fault) -> Option<T>) -> Option<T> {
-        self.faults.iter().find_map(pick)
+        self.faults
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find_map(pick)
+    }
+
+    /// Whether a password is the device's: under `WrongPassword` the device's
+    /// real password is another one than the inventory's.
+    fn password_ok(&self, password: &str) -> bool {
+        match self.fault(|f| (*f == Fault::WrongPassword).then_some(())) {
+            Some(()) => password == format!("{}-rotated", self.password),
+            None => password == self.password,
+        }
     }
 
     fn config_for(&self, connection: u64) -> Arc<russh::server::Config> {
@@ -1012,7 +1081,7 @@ impl russh::server::Handler for DeviceSession {
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        if user == self.device.user && password == self.device.accepted_password {
+        if user == self.device.user && self.device.password_ok(password) {
             Ok(Auth::Accept)
         } else {
             Ok(self.reject())
