@@ -15,11 +15,132 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use confkeep::domain::{DeviceId, Outcome, RetryPolicy, TenantId};
+use confkeep::effects::config::{DaemonConfig, SshConfig};
 use confkeep::effects::runner::{
     AttemptExecutor, AttemptJob, Command, DesiredDevice, Runner, RunnerConfig, SystemClock,
 };
+use confkeep::effects::sim_fleet::{FleetSpec, SimFleet, SimFleetHandle, inventory_toml};
+use confkeep::effects::ssh::Collector;
 use confkeep::projections::status::StatusBoard;
 use futures::future::BoxFuture;
+
+const DEVICES: usize = 1_000;
+const CONCURRENCY: usize = 100;
+
+/// Accepts any host key: the bare loop measures SSH, not trust.
+struct AnyKey;
+
+impl russh::client::Handler for AnyKey {
+    type Error = russh::Error;
+    async fn check_server_key(
+        &mut self,
+        _key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
+/// One bare backup: connect, authenticate, exec, read to the end, close.
+async fn bare_once(
+    config: Arc<russh::client::Config>,
+    addr: std::net::SocketAddr,
+    user: String,
+    password: String,
+) -> usize {
+    let mut session = russh::client::connect(config, addr, AnyKey)
+        .await
+        .expect("connect");
+    let auth = session
+        .authenticate_password(user, password)
+        .await
+        .expect("auth");
+    assert!(auth.success(), "bare loop: password refused");
+    let mut channel = session.channel_open_session().await.expect("channel");
+    channel
+        .exec(true, "/export show-sensitive")
+        .await
+        .expect("exec");
+    let mut bytes = 0;
+    while let Some(msg) = channel.wait().await {
+        match msg {
+            russh::ChannelMsg::Data { data } => bytes += data.len(),
+            russh::ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    let _ = session
+        .disconnect(russh::Disconnect::ByApplication, "", "en")
+        .await;
+    bytes
+}
+
+/// The bare russh loop: every device once, `CONCURRENCY` at a time.
+async fn bare_loop(fleet: &SimFleetHandle) -> f64 {
+    use futures::StreamExt;
+    let config = Collector::new().ssh_config(false);
+    let t0 = Instant::now();
+    let total: usize = futures::stream::iter(
+        fleet
+            .devices()
+            .iter()
+            .map(|d| bare_once(config.clone(), d.addr, d.user.clone(), d.password.clone())),
+    )
+    .buffer_unordered(CONCURRENCY)
+    .fold(0, |a, b| async move { a + b })
+    .await;
+    assert!(total > 0);
+    DEVICES as f64 / t0.elapsed().as_secs_f64()
+}
+
+/// The whole pipeline: the daemon with `CONCURRENCY` slots, every device
+/// due at once (enrolment jitter 0), until every device has its snapshot.
+async fn pipeline(fleet: &SimFleetHandle) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let inventory = dir.path().join("inventory.toml");
+    std::fs::write(&inventory, inventory_toml(fleet.devices())).expect("inventory");
+    let config = DaemonConfig {
+        node: Some("bench".into()),
+        data_dir: dir.path().join("data"),
+        inventory,
+        http_listen: None,
+        shutdown_grace_secs: 5,
+        nats: None,
+        redis: None,
+        ssh: SshConfig::default(),
+        policy: RetryPolicy {
+            jitter_min_secs: 0,
+            jitter_max_secs: 0,
+            max_concurrent: CONCURRENCY as u32,
+            ..RetryPolicy::default()
+        },
+    };
+    let t0 = Instant::now();
+    let mut daemon = confkeep::daemon::start(config, Arc::new(SystemClock))
+        .await
+        .expect("daemon");
+    loop {
+        let done = daemon
+            .status
+            .lock()
+            .map(|b| b.summary(confkeep::domain::Timestamp(0)).backups_succeeded)
+            .unwrap_or(0);
+        if done as usize >= DEVICES {
+            break;
+        }
+        if daemon.recorded.changed().await.is_err() {
+            panic!("the daemon stopped");
+        }
+    }
+    let per_s = DEVICES as f64 / t0.elapsed().as_secs_f64();
+    let failed = daemon
+        .status
+        .lock()
+        .map(|b| b.summary(confkeep::domain::Timestamp(0)).backups_failed)
+        .unwrap_or(0);
+    assert_eq!(failed, 0, "pipeline attempts failed");
+    daemon.shutdown().await.expect("shutdown");
+    per_s
+}
 
 /// Reads a field (in kB) of /proc/self/status.
 fn proc_status_kb(field: &str) -> u64 {
@@ -131,10 +252,30 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    // Idle first, in a fresh process, so that its resident memory is its own.
     let (rss, cpu, enrol_per_s) = rt.block_on(idle_100k());
+    let (bare, piped) = rt.block_on(async {
+        let fleet = SimFleet::start(FleetSpec::generated(DEVICES, 11))
+            .await
+            .expect("simulated fleet");
+        // Warm up, then alternate so that both see the same machine.
+        bare_loop(&fleet).await;
+        let bare_a = bare_loop(&fleet).await;
+        let piped_a = pipeline(&fleet).await;
+        let bare_b = bare_loop(&fleet).await;
+        let piped_b = pipeline(&fleet).await;
+        fleet.shutdown().await;
+        println!(
+            "pipeline: {piped_a:.0} and {piped_b:.0} backups/s; bare russh loop: {bare_a:.0} and {bare_b:.0} /s (concurrency {CONCURRENCY}, {DEVICES} devices)"
+        );
+        ((bare_a + bare_b) / 2.0, (piped_a + piped_b) / 2.0)
+    });
     println!();
     println!("| figure | value |");
     println!("|---|---|");
+    println!("| pipeline backups per s ({DEVICES} due at once, c{CONCURRENCY}) | {piped:.0} |");
+    println!("| bare russh loop per s (same fleet, c{CONCURRENCY}) | {bare:.0} |");
+    println!("| pipeline ratio | {:.2} |", piped / bare);
     println!("| idle 100k RSS (bytes) | {rss} |");
     println!("| idle CPU share | {cpu:.4} |");
     println!("| enrolments per s | {enrol_per_s:.0} |");
@@ -142,6 +283,9 @@ fn main() {
         "{}",
         serde_json::json!({
             "bench": "daemon",
+            "pipeline_per_s": piped,
+            "bare_per_s": bare,
+            "pipeline_ratio": piped / bare,
             "idle_100k_rss_bytes": rss,
             "idle_cpu_share": cpu,
             "enrol_per_s": enrol_per_s,
