@@ -37,6 +37,8 @@ pub struct Daemon {
     /// Counts recorded envelopes (replayed and live): await `changed()` to
     /// wait for the log to move instead of sleeping.
     pub recorded: tokio::sync::watch::Receiver<u64>,
+    /// Inventory edits applied and refused since start.
+    pub inventory_reloads: tokio::sync::watch::Receiver<InventoryReloads>,
     task: tokio::task::JoinHandle<RunReport>,
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -207,11 +209,13 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     };
     let task = tokio::spawn(runner.run(shutdown));
 
+    let (reloads_tx, inventory_reloads) = tokio::sync::watch::channel(InventoryReloads::default());
     spawn_inventory_watcher(
         config.inventory.clone(),
         config.policy.clone(),
         inventory,
         handle.clone(),
+        reloads_tx,
         stop.subscribe(),
     );
 
@@ -253,6 +257,7 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         snapshots,
         replayed_events,
         recorded,
+        inventory_reloads,
         task,
         stop,
     })
@@ -279,6 +284,7 @@ fn spawn_inventory_watcher(
     policy: RetryPolicy,
     inventory: Arc<RwLock<Inventory>>,
     runner: RunnerHandle,
+    reloads: tokio::sync::watch::Sender<InventoryReloads>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     tokio::spawn(async move {
@@ -315,13 +321,29 @@ fn spawn_inventory_watcher(
                     }
                     tracing::info!(inventory = %path.display(), devices = devices.len(), "inventory reloaded");
                     runner.send(Command::Reconcile { devices });
+                    reloads.send_modify(|r| r.applied += 1);
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "inventory change refused; keeping the last good inventory");
+                    reloads.send_modify(|r| {
+                        r.refused += 1;
+                        r.last_error = Some(e);
+                    });
                 }
             }
         }
     });
+}
+
+/// What became of inventory edits while running.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InventoryReloads {
+    /// Edits applied (devices enrolled/retired accordingly).
+    pub applied: u64,
+    /// Edits refused; the last good inventory stayed in force.
+    pub refused: u64,
+    /// Why the last refused edit was refused (file, line, field).
+    pub last_error: Option<String>,
 }
 
 /// Resolve when SIGTERM or SIGINT arrives.

@@ -1,0 +1,164 @@
+//! Inventory edits while the daemon runs, and bad configuration at start.
+//!
+//! Editing the inventory file enrols and retires devices without a restart;
+//! a bad edit is refused with file, line and field, and the last good
+//! inventory stays in force; a bad inventory or an unusable data directory
+//! at start-up stops the daemon before anything is recorded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use confkeep::daemon::{self, Daemon, InventoryReloads};
+use confkeep::domain::{PhaseKind, RetryPolicy};
+use confkeep::effects::config::{DaemonConfig, SshConfig};
+use confkeep::effects::runner::SystemClock;
+use confkeep::effects::sim_fleet::{FleetSpec, SimFleet, inventory_toml};
+use confkeep::projections::status::DeviceStatus;
+
+fn config(dir: &std::path::Path) -> DaemonConfig {
+    DaemonConfig {
+        node: Some("inventory-test".into()),
+        data_dir: dir.join("data"),
+        inventory: dir.join("inventory.toml"),
+        http_listen: None,
+        shutdown_grace_secs: 2,
+        nats: None,
+        redis: None,
+        ssh: SshConfig::default(),
+        policy: RetryPolicy {
+            jitter_min_secs: 0,
+            jitter_max_secs: 0,
+            command_timeout_secs: 5,
+            ..RetryPolicy::default()
+        },
+    }
+}
+
+async fn until(daemon: &mut Daemon, what: &str, done: impl Fn(&[DeviceStatus]) -> bool) {
+    let wait = async {
+        loop {
+            let rows: Vec<DeviceStatus> = daemon.status.lock().unwrap().rows().cloned().collect();
+            if done(&rows) {
+                return;
+            }
+            daemon.recorded.changed().await.expect("daemon running");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
+async fn until_reload(
+    daemon: &mut Daemon,
+    done: impl Fn(&InventoryReloads) -> bool,
+) -> InventoryReloads {
+    let wait = async {
+        loop {
+            let now = daemon.inventory_reloads.borrow().clone();
+            if done(&now) {
+                return now;
+            }
+            daemon
+                .inventory_reloads
+                .changed()
+                .await
+                .expect("watcher running");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .expect("timed out waiting for the inventory to be re-read")
+}
+
+fn phase(rows: &[DeviceStatus], id: &str) -> Option<PhaseKind> {
+    rows.iter().find(|r| r.device == id).map(|r| r.phase)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_the_inventory_enrols_and_retires_without_a_restart() {
+    let fleet = SimFleet::start(FleetSpec::generated(3, 5)).await.unwrap();
+    let d = fleet.devices();
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("inventory.toml");
+    std::fs::write(&inventory, inventory_toml(&d[..2])).unwrap();
+    let mut daemon = daemon::start(config(dir.path()), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let (a, b, c) = (d[0].id.clone(), d[1].id.clone(), d[2].id.clone());
+    until(&mut daemon, "the first two backed up", |rows| {
+        phase(rows, &a) == Some(PhaseKind::Idle) && phase(rows, &b) == Some(PhaseKind::Idle)
+    })
+    .await;
+
+    // A bad edit (a duplicate id) that would also have dropped device a:
+    // refused, with the file, line and field; nothing changes.
+    let mut bad = inventory_toml(&d[1..3]);
+    bad.push_str(&inventory_toml(&d[2..3]).replace("# Inventory", "# again"));
+    std::fs::write(&inventory, &bad).unwrap();
+    let r = until_reload(&mut daemon, |r| r.refused >= 1).await;
+    let why = r.last_error.unwrap();
+    assert!(
+        why.contains("inventory.toml") && why.contains("line") && why.contains("`id`"),
+        "{why}"
+    );
+    assert!(why.contains("duplicate"), "{why}");
+    assert_eq!(r.applied, 0);
+
+    // A good edit: a is retired, c is enrolled and backed up; b is left alone.
+    std::fs::write(&inventory, inventory_toml(&d[1..3])).unwrap();
+    until(&mut daemon, "a retired and c backed up", |rows| {
+        phase(rows, &a) == Some(PhaseKind::Retired) && phase(rows, &c) == Some(PhaseKind::Idle)
+    })
+    .await;
+    let rows: Vec<DeviceStatus> = daemon.status.lock().unwrap().rows().cloned().collect();
+    let b_row = rows.iter().find(|r| r.device == b).unwrap();
+    assert_eq!(b_row.phase, PhaseKind::Idle);
+    assert_eq!(
+        b_row.seq, 3,
+        "b was not re-enrolled: enrolled, timer, result"
+    );
+    daemon.shutdown().await.unwrap();
+    fleet.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bad_inventory_or_data_dir_stops_the_daemon_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("inventory.toml"),
+        "[[device]]\nid = \"r1\"\nhost = \"192.0.2.1\"\nport = 0\nuser = \"u\"\npassword = \"p\"\n",
+    )
+    .unwrap();
+    let err = daemon::start(config(dir.path()), Arc::new(SystemClock))
+        .await
+        .err()
+        .expect("a bad inventory must stop the start")
+        .to_string();
+    assert!(
+        err.contains("inventory.toml") && err.contains("line 4") && err.contains("`port`"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing recorded before the check"
+    );
+
+    std::fs::write(
+        dir.path().join("inventory.toml"),
+        "[[device]]\nid = \"r1\"\nhost = \"192.0.2.1\"\nuser = \"u\"\npassword = \"p\"\n",
+    )
+    .unwrap();
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "a file").unwrap();
+    let mut cfg = config(dir.path());
+    cfg.data_dir = blocker.join("data");
+    let err = format!(
+        "{:#}",
+        daemon::start(cfg, Arc::new(SystemClock))
+            .await
+            .err()
+            .expect("an unusable data directory must stop the start")
+    );
+    assert!(err.contains("not-a-dir"), "{err}");
+}
