@@ -658,3 +658,23 @@ async fn faults_and_configuration_change_at_run_time() {
         device.replacement_host_key_fingerprint.clone()
     );
 }
+
+#[tokio::test]
+async fn endless_banner_never_identifies() {
+    let fleet = fleet(1, 120, &[(0, Fault::EndlessBanner)]).await;
+    let device = &fleet.devices()[0];
+    let mut tcp = tokio::net::TcpStream::connect(device.addr).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    while seen.len() < 1 << 20 {
+        let n = tokio::time::timeout(LIMIT, tokio::io::AsyncReadExt::read(&mut tcp, &mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "the banner goes on");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8(seen).unwrap();
+    assert!(!text.contains("SSH-"), "never an SSH identification");
+    assert!(text.starts_with("MikroTik RouterOS: "));
+}

@@ -19,7 +19,8 @@
 //! `close-before-exit-status` (`no-exit-status`), `oversized[:BYTES]`
 //! (`too-large`, default 20MiB), `slow[:BYTES_PER_SEC]`, `routeros6` (`v6`),
 //! `refused`, `garbage[:BYTES]`, `flaky[:RATIO]`, `legacy-algorithms`
-//! (`legacy`: SHA-1 key exchange and MACs, `ssh-rsa` host key only).
+//! (`legacy`: SHA-1 key exchange and MACs, `ssh-rsa` host key only),
+//! `endless-banner` (text lines before the SSH identification, forever).
 //!
 //! `--print-inventory` prints the daemon's inventory TOML on stdout once the
 //! ports are bound (`confkeep sim-devices --print-inventory > fleet.toml &`),

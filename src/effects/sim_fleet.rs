@@ -45,8 +45,9 @@
 //! mid-output, close before exit status, oversized output (streamed in 64 KiB
 //! chunks under SSH flow control, never held in memory), slow output,
 //! RouterOS 6 (syntax error for `show-sensitive`), connection refused,
-//! garbage output, flaky, and legacy algorithms only (SHA-1 key exchange and
-//! MACs, `ssh-rsa` host key, as old RouterOS 6 releases).
+//! garbage output, flaky, legacy algorithms only (SHA-1 key exchange and
+//! MACs, `ssh-rsa` host key, as old RouterOS 6 releases), and a banner that
+//! never ends.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -109,6 +110,10 @@ pub enum Fault {
     /// (RSA 2048, SHA-1 signature) host key. A client without its legacy
     /// algorithms enabled cannot agree on a key exchange.
     LegacyAlgorithms,
+    /// TCP accepted, then pre-identification text lines forever (RFC 4253
+    /// allows lines before `SSH-2.0-…`): a banner that never ends, as fast
+    /// as the client reads it.
+    EndlessBanner,
 }
 
 impl Fault {
@@ -127,6 +132,7 @@ impl Fault {
             Fault::Garbage { .. } => "garbage",
             Fault::Flaky { .. } => "flaky",
             Fault::LegacyAlgorithms => "legacy-algorithms",
+            Fault::EndlessBanner => "endless-banner",
         }
     }
 }
@@ -137,7 +143,7 @@ pub enum FaultSpecError {
     #[error("fault spec token {token:?}: expected KIND[:PARAM]=DEVICES, e.g. wrong-password=1,3")]
     Shape { token: String },
     #[error(
-        "fault spec token {token:?}: unknown fault {kind:?}; known: wrong-password, host-key-replaced, silent-after-accept (silence), silent-mid-output, close-before-exit-status (no-exit-status), oversized (too-large), slow, routeros6 (v6), refused, garbage, flaky, legacy-algorithms (legacy)"
+        "fault spec token {token:?}: unknown fault {kind:?}; known: wrong-password, host-key-replaced, silent-after-accept (silence), silent-mid-output, close-before-exit-status (no-exit-status), oversized (too-large), slow, routeros6 (v6), refused, garbage, flaky, legacy-algorithms (legacy), endless-banner"
     )]
     UnknownKind { token: String, kind: String },
     #[error("fault spec token {token:?}: bad parameter {param:?} ({why})")]
@@ -241,6 +247,7 @@ fn parse_fault(token: &str, kind: &str, param: Option<&str>) -> Result<Fault, Fa
         }
         "routeros6" | "v6" => no_param(Fault::RouterOs6),
         "legacy-algorithms" | "legacy" => no_param(Fault::LegacyAlgorithms),
+        "endless-banner" => no_param(Fault::EndlessBanner),
         "refused" | "connection-refused" => no_param(Fault::ConnectionRefused),
         "garbage" => Ok(Fault::Garbage { bytes: size(4096)? }),
         "flaky" => {
@@ -1015,6 +1022,22 @@ async fn serve_connection(
                     Ok(0) | Err(_) => return,
                     Ok(_) => {}
                 },
+            }
+        }
+    }
+    if device
+        .fault(|f| (*f == Fault::EndlessBanner).then_some(()))
+        .is_some()
+    {
+        let line = b"MikroTik RouterOS: please wait, the system is starting up...\r\n".repeat(64);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = tokio::io::AsyncWriteExt::write_all(&mut socket, &line) => {
+                    if r.is_err() {
+                        return;
+                    }
+                }
             }
         }
     }
