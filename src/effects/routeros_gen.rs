@@ -1052,7 +1052,7 @@ impl Plan {
             vec![
                 entry("set [ find default=yes ]")
                     .p("addresses", format!("10.{}.10.0/24", self.site))
-                    .secret("name", format!("mon{}", code(rng, 6).to_lowercase())),
+                    .p("name", format!("mon{}", code(rng, 6).to_lowercase())),
             ],
         );
         add(
