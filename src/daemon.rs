@@ -118,6 +118,8 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         Some(n) => {
             let mut js = crate::store::jetstream::JetStreamConfig::new(&n.url);
             js.replicas = n.replicas;
+            js.stream = n.stream.clone();
+            js.subject_prefix = n.subject_prefix.clone();
             js.max_age = (n.max_age_secs > 0).then(|| Duration::from_secs(n.max_age_secs));
             StoreConfig::JetStream(js)
         }
@@ -139,9 +141,9 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
                 .with_context(|| format!("cannot connect to NATS at {}", n.url))?;
             let js = JetStreamSnapshots::new(
                 async_nats::jetstream::new(client),
-                "config.snapshot.create",
+                &n.snapshot_subject_prefix,
             );
-            js.ensure_stream("CONFIG_SNAPSHOTS").await?;
+            js.ensure_stream(&n.snapshot_stream).await?;
             (SnapshotSink::JetStream(Box::new(js)), None)
         }
         None => {

@@ -45,6 +45,46 @@ pub struct NatsConfig {
     /// Seconds to keep events; 0 keeps them forever (an audit log).
     #[serde(default)]
     pub max_age_secs: u64,
+    /// The events stream (default `BACKUP_EVENTS`).
+    #[serde(default = "events_stream")]
+    pub stream: String,
+    /// Subjects of the events: `<prefix>.<tenant>.<device>`.
+    #[serde(default = "events_prefix")]
+    pub subject_prefix: String,
+    /// Snapshots go to `<prefix>.<tenant>.<device>`.
+    #[serde(default = "snapshot_prefix")]
+    pub snapshot_subject_prefix: String,
+    /// The stream created for snapshots when none covers their subjects.
+    #[serde(default = "snapshot_stream")]
+    pub snapshot_stream: String,
+}
+
+fn events_stream() -> String {
+    "BACKUP_EVENTS".into()
+}
+fn events_prefix() -> String {
+    "backup.events".into()
+}
+fn snapshot_prefix() -> String {
+    "config.snapshot.create".into()
+}
+fn snapshot_stream() -> String {
+    "CONFIG_SNAPSHOTS".into()
+}
+
+impl NatsConfig {
+    /// Production names for a server at `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        NatsConfig {
+            url: url.into(),
+            replicas: 1,
+            max_age_secs: 0,
+            stream: events_stream(),
+            subject_prefix: events_prefix(),
+            snapshot_subject_prefix: snapshot_prefix(),
+            snapshot_stream: snapshot_stream(),
+        }
+    }
 }
 
 fn one() -> usize {
@@ -211,13 +251,7 @@ impl DaemonConfig {
         if let Some(url) = get("CONFKEEP_NATS_URL").filter(|s| !s.is_empty()) {
             match &mut self.nats {
                 Some(n) => n.url = url,
-                None => {
-                    self.nats = Some(NatsConfig {
-                        url,
-                        replicas: 1,
-                        max_age_secs: 0,
-                    })
-                }
+                None => self.nats = Some(NatsConfig::new(url)),
             }
         }
         if let Some(url) = get("CONFKEEP_REDIS_URL").filter(|s| !s.is_empty()) {
