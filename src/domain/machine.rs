@@ -159,15 +159,20 @@ pub struct Transition {
 }
 
 /// Fold one recorded envelope into a device's state.
+///
+/// `#[inline]` lets the caller's fold build the next state where it keeps
+/// it, instead of copying the ~250-byte transition out of `step`.
+#[inline]
 pub fn step(state: &DeviceState, event: &Envelope) -> Transition {
-    let mut state = state.clone();
-    let mut effects = Vec::new();
-    let disposition = state.apply(event, &mut effects);
-    Transition {
-        state,
-        effects,
-        disposition,
-    }
+    // Built in place (the state is cloned straight into the returned
+    // transition) so the ~250-byte state is not copied again on the hot path.
+    let mut transition = Transition {
+        state: state.clone(),
+        effects: Vec::new(),
+        disposition: Disposition::Applied,
+    };
+    transition.disposition = transition.state.apply(event, &mut transition.effects);
+    transition
 }
 
 impl DeviceState {
