@@ -137,6 +137,8 @@ async fn jetstream_replay_verifies() {
     let mut config = JetStreamConfig::new(url.clone());
     config.stream = name.clone();
     config.subject_prefix = format!("replaycli.{}", std::process::id());
+    // The daemon keeps events a day; replay does not need to know that.
+    config.max_age = Some(std::time::Duration::from_secs(86_400));
     let log = JetStreamLog::open(&config).await.unwrap();
     fill(&log, 4, 25).await;
     let out = confkeep(
@@ -175,4 +177,18 @@ fn unreachable_nats_is_a_clear_error_not_a_hang() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&url), "{stderr}");
+}
+
+#[test]
+fn replay_of_a_missing_stream_says_so_and_creates_nothing() {
+    let url = std::env::var("NATS_URL")
+        .expect("NATS_URL must point at a nats-server with JetStream (scripts/test starts one)");
+    let stream = format!("REPLAY_MISSING_{}", std::process::id());
+    let out = confkeep(&["replay", "--stream", &stream], Some(&url));
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("stream {stream} does not exist")),
+        "{stderr}"
+    );
 }

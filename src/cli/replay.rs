@@ -53,6 +53,7 @@ impl Args {
             js.stream = self.stream.clone();
             js.subject_prefix = self.subject_prefix.clone();
             js.connect_timeout = Duration::from_secs(self.connect_timeout_secs);
+            js.read_only = true;
         }
         config
     }

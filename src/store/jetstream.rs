@@ -52,6 +52,10 @@ pub struct JetStreamConfig {
     pub max_age: Option<Duration>,
     /// How long to try to reach the server at start-up before giving up.
     pub connect_timeout: Duration,
+    /// Only reading (`confkeep replay`): never create the stream, and take
+    /// its retention as it is (the reader does not know the daemon's
+    /// `max_age`). Settings that lose events are still refused.
+    pub read_only: bool,
 }
 
 /// Default stream name.
@@ -69,6 +73,7 @@ impl JetStreamConfig {
             replicas: 1,
             max_age: None,
             connect_timeout: Duration::from_secs(5),
+            read_only: false,
         }
     }
 }
@@ -135,6 +140,18 @@ impl JetStreamLog {
         };
         let stream = match js.get_stream(&config.stream).await {
             Ok(stream) => stream,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    jetstream::context::GetStreamErrorKind::JetStream(ref je)
+                        if je.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+                ) && config.read_only =>
+            {
+                return Err(StoreError::unavailable(format!(
+                    "stream {} does not exist on {}",
+                    config.stream, config.url
+                )));
+            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -603,7 +620,7 @@ fn check_contract(found: &stream::Config, wanted: &JetStreamConfig) -> Result<()
         );
     }
     let want_age = wanted.max_age.unwrap_or_default();
-    if found.max_age != want_age {
+    if found.max_age != want_age && !wanted.read_only {
         return refuse(
             "max_age",
             format!(
