@@ -288,11 +288,19 @@ fn check_export_names_what_is_wrong() {
 
 // === the real exports ===
 
+/// The real exports' folder: `$CONFKEEP_FIXTURES` (which must then exist),
+/// else `../shared/fixtures/routeros` beside the checkout when present.
 fn fixtures_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("CONFKEEP_FIXTURES") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/routeros"),
-    };
+    if let Some(dir) = std::env::var_os("CONFKEEP_FIXTURES") {
+        let dir = PathBuf::from(dir);
+        assert!(
+            dir.is_dir(),
+            "CONFKEEP_FIXTURES={} is not a folder",
+            dir.display()
+        );
+        return Some(dir);
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/routeros");
     dir.is_dir().then_some(dir)
 }
 
