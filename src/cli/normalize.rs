@@ -21,7 +21,10 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<i32> {
     let bytes = if args.file.as_os_str() == "-" {
         let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+        if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf) {
+            eprintln!("confkeep normalize: standard input: {e}");
+            return Ok(2);
+        }
         buf
     } else {
         match std::fs::read(&args.file) {
