@@ -45,7 +45,13 @@ impl std::fmt::Display for Violation {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Speed {
     pub wall_secs: f64,
+    /// CPU time of the simulating thread (Linux; `None` elsewhere): on a
+    /// shared machine this, not the wall time, says what one core needs.
+    pub cpu_secs: Option<f64>,
+    /// Simulated events per second of wall time.
     pub events_per_sec: f64,
+    /// Simulated events per second of CPU time.
+    pub events_per_cpu_sec: Option<f64>,
 }
 
 /// The raw measures a run hands over.
@@ -313,9 +319,15 @@ impl Report {
             "  {:<width$}  {}",
             "event log sha256", self.event_log_sha256
         );
+        let cpu = match (self.speed.cpu_secs, self.speed.events_per_cpu_sec) {
+            (Some(secs), Some(rate)) => {
+                format!(", {secs:.2} s CPU: {rate:.0} events per CPU-second")
+            }
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "  {:<width$}  {:.0} events/s ({:.2} s wall)",
+            "  {:<width$}  {:.0} events/s ({:.2} s wall{cpu})",
             "simulated", self.speed.events_per_sec, self.speed.wall_secs
         );
         push_violations(&mut out, self);
