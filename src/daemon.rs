@@ -15,13 +15,14 @@ use crate::domain::RetryPolicy;
 use crate::effects::attempt::{SshAttempts, SshSettings};
 use crate::effects::config::DaemonConfig;
 use crate::effects::gate::Gate;
-use crate::effects::inventory::{Inventory, permission_warning};
+use crate::effects::inventory::Inventory;
 use crate::effects::runner::{
     Clock, Command, DesiredDevice, RunReport, Runner, RunnerConfig, RunnerHandle, SystemClock,
 };
 use crate::effects::snapshot::{JetStreamSnapshots, SnapshotFiles, SnapshotSink};
 use crate::projections::metrics::PhaseGauges;
 use crate::projections::status::StatusBoard;
+use crate::redact::redact_url;
 use crate::store::{EventLog, StoreConfig};
 
 /// A started daemon: its handles, and the task that runs it.
@@ -109,9 +110,7 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         .validate()
         .context("the configured policy cannot work")?;
     let inventory = Inventory::load(&config.inventory)?;
-    if inventory.has_inline_passwords
-        && let Some(w) = permission_warning(&config.inventory)
-    {
+    for w in inventory.permission_warnings(&config.inventory) {
         tracing::warn!("{w}");
     }
     let store_config = match &config.nats {
@@ -138,7 +137,7 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         Some(n) => {
             let client = async_nats::connect(&n.url)
                 .await
-                .with_context(|| format!("cannot connect to NATS at {}", n.url))?;
+                .with_context(|| format!("cannot connect to NATS at {}", redact_url(&n.url)))?;
             let js = JetStreamSnapshots::new(
                 async_nats::jetstream::new(client),
                 &n.snapshot_subject_prefix,
@@ -155,7 +154,7 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         Some(r) => match Gate::connect(&r.url, &r.key_prefix).await {
             Ok(g) => g,
             Err(e) => {
-                tracing::warn!(url = %r.url, error = %e, "Redis unreachable: no online gate and no lock (devices are assumed online)");
+                tracing::warn!(url = %redact_url(&r.url), error = %e, "Redis unreachable: no online gate and no lock (devices are assumed online)");
                 Gate::disabled()
             }
         },
@@ -289,8 +288,10 @@ fn spawn_inventory_watcher(
     reloads: tokio::sync::watch::Sender<InventoryReloads>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    // Installed before the task starts: a SIGHUP that arrives early must
+    // reload, not kill the process (its default action).
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     tokio::spawn(async move {
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         let mut last_text = std::fs::read(&path).ok();
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         loop {
@@ -314,9 +315,16 @@ fn spawn_inventory_watcher(
             last_text = Some(text.clone());
             let parsed = std::str::from_utf8(&text)
                 .map_err(|e| format!("inventory {}: not UTF-8: {e}", path.display()))
-                .and_then(|t| Inventory::parse(&path, t).map_err(|e| e.to_string()));
+                .and_then(|t| {
+                    Inventory::parse(&path, t)
+                        .and_then(|inv| inv.check_credentials(&path).map(|()| inv))
+                        .map_err(|e| e.to_string())
+                });
             match parsed {
                 Ok(new) => {
+                    for w in new.permission_warnings(&path) {
+                        tracing::warn!("{w}");
+                    }
                     let devices = desired(&new, &policy);
                     if let Ok(mut inv) = inventory.write() {
                         *inv = new;

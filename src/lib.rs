@@ -15,6 +15,7 @@
 //! - [`simulation`]: deterministic whole-fleet simulations in virtual time,
 //!   driving the same `step` and the same scheduling as production.
 //! - [`cli`]: the subcommands of the `confkeep` binary.
+//! - [`redact`]: credentials kept out of messages.
 
 pub mod api;
 pub mod cli;
@@ -22,5 +23,6 @@ pub mod daemon;
 pub mod domain;
 pub mod effects;
 pub mod projections;
+pub mod redact;
 pub mod simulation;
 pub mod store;

@@ -205,3 +205,36 @@ async fn a_reset_after_accept_is_other_before_any_password() {
     assert_eq!(failure.kind, FailureKind::Other, "{}", failure.message);
     assert_eq!(failure.stage, Stage::KeyExchange);
 }
+
+#[tokio::test]
+async fn a_banner_that_never_ends_is_refused_within_the_deadline() {
+    // russh stops reading pre-identification lines after its limit: the
+    // device never said it is an SSH server.
+    let (failure, _) = failure(&[Fault::EndlessBanner]).await;
+    assert_eq!(failure.kind, FailureKind::Other, "{}", failure.message);
+    assert!(
+        failure
+            .message
+            .contains("did not identify as an SSH server"),
+        "{}",
+        failure.message
+    );
+}
+
+#[tokio::test]
+async fn an_old_router_needs_legacy_algorithms_and_collects_with_them() {
+    let (_fleet, device) = fleet(&[Fault::LegacyAlgorithms]).await;
+    let modern = collect(&request(&device)).await.unwrap_err();
+    assert_eq!(modern.kind, FailureKind::Other, "{}", modern.message);
+    assert!(modern.message.contains("legacy"), "{}", modern.message);
+
+    let legacy = CollectRequest {
+        legacy: true,
+        ..request(&device)
+    };
+    let collected = collect(&legacy)
+        .await
+        .expect("collected with legacy algorithms");
+    assert_eq!(collected.sha256, device.expected_hash());
+    assert_eq!(collected.host_key, device.host_key_fingerprint);
+}

@@ -39,7 +39,7 @@ pub fn describe(env: &Envelope) -> String {
                 ..
             } => format!(
                 "attempt {attempt} collected {} ({bytes} bytes, RouterOS {})",
-                &sha256[..sha256.len().min(12)],
+                sha256.get(..12).unwrap_or(sha256),
                 routeros_version.as_deref().unwrap_or("?")
             ),
             Outcome::Skipped { reason } => format!("attempt {attempt} skipped: {reason:?}"),

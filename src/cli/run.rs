@@ -22,6 +22,11 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
     let config = DaemonConfig::load(&args.config)?;
+    if config_holds_credentials(&args.config)
+        && let Some(w) = crate::effects::inventory::permission_warning(&args.config)
+    {
+        tracing::warn!("{w}");
+    }
     crate::daemon::preflight(&config)?;
     let report = crate::daemon::run_until_signal(config)
         .await
@@ -33,4 +38,29 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         "stopped"
     );
     Ok(0)
+}
+
+/// Whether the config file itself carries a service URL with credentials
+/// (`nats://user:password@...`): then it must not be readable by others.
+fn config_holds_credentials(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|text| {
+        text.split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+            .any(crate::redact::has_credentials)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_with_a_password_in_the_file_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = dir.path().join("with.toml");
+        std::fs::write(&with, "[nats]\nurl = \"nats://backup:pw@10.0.0.1:4222\"\n").unwrap();
+        let without = dir.path().join("without.toml");
+        std::fs::write(&without, "[nats]\nurl = \"nats://10.0.0.1:4222\"\n").unwrap();
+        assert!(config_holds_credentials(&with));
+        assert!(!config_holds_credentials(&without));
+    }
 }

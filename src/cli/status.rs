@@ -90,5 +90,26 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         phases.join(" "),
         status.summary.stale
     );
+    print!("{}", health_lines(&status.summary.health));
     Ok(0)
+}
+
+/// What stops the whole fleet, in words (empty when all is well).
+pub fn health_lines(health: &crate::domain::observer::Health) -> String {
+    let mut out = String::new();
+    if let Some(o) = &health.event_log {
+        out.push_str(&format!(
+            "EVENT LOG UNAVAILABLE since {}: {} (no attempts start until it is back)\n",
+            rfc3339(o.since),
+            o.error
+        ));
+    }
+    if let Some(o) = &health.snapshots {
+        out.push_str(&format!(
+            "SNAPSHOTS CANNOT BE PUBLISHED since {}: {} (attempts paused)\n",
+            rfc3339(o.since),
+            o.error
+        ));
+    }
+    out
 }

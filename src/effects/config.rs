@@ -205,7 +205,14 @@ impl DaemonConfig {
             path: path.to_owned(),
             line: e
                 .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                .map(|s| {
+                    // Count bytes: a span need not fall on a character boundary.
+                    text.as_bytes()[..s.start.min(text.len())]
+                        .iter()
+                        .filter(|&&b| b == b'\n')
+                        .count()
+                        + 1
+                })
                 .unwrap_or(0),
             message: e.message().to_owned(),
         })?;

@@ -87,6 +87,9 @@ pub struct InventoryDevice {
     pub password: PasswordSource,
     pub tags: Vec<String>,
     pub legacy_algorithms: bool,
+    /// The line of the file where the device's password source is given,
+    /// for errors about it.
+    pub password_line: usize,
 }
 
 /// The whole inventory, by device id.
@@ -138,15 +141,57 @@ struct FileDevice {
     port: Option<Spanned<i64>>,
     user: Spanned<String>,
     #[serde(default)]
-    password: Option<String>,
+    password: Option<Spanned<InlinePassword>>,
     #[serde(default)]
-    password_file: Option<String>,
+    password_file: Option<Spanned<String>>,
     #[serde(default)]
-    password_env: Option<String>,
+    password_env: Option<Spanned<String>>,
     #[serde(default)]
     tags: Vec<String>,
     #[serde(default)]
     legacy_algorithms: bool,
+}
+
+/// An inline password. Its own deserializer, so that a mistyped value
+/// (`password = 1234`) is refused without quoting it in the error, as
+/// toml's default message would.
+struct InlinePassword(String);
+
+impl std::fmt::Debug for InlinePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<'de> Deserialize<'de> for InlinePassword {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = InlinePassword;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string (the value given is not shown: it may be a password)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<InlinePassword, E> {
+                Ok(InlinePassword(v.to_owned()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<InlinePassword, E> {
+                Err(E::custom(
+                    "`password` must be a string (the value given is not shown)",
+                ))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<InlinePassword, E> {
+                Err(E::custom(
+                    "`password` must be a string (the value given is not shown)",
+                ))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<InlinePassword, E> {
+                Err(E::custom(
+                    "`password` must be a string (the value given is not shown)",
+                ))
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -162,6 +207,15 @@ fn valid_host(host: &str) -> bool {
     if host.parse::<std::net::IpAddr>().is_ok() {
         return true;
     }
+    // No top-level domain is all digits: `10.0.0.256` is a mistyped
+    // address, not a name to look up.
+    if host
+        .rsplit('.')
+        .next()
+        .is_some_and(|tld| !tld.is_empty() && tld.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
+    }
     !host.is_empty()
         && host.len() <= 253
         && host.split('.').all(|label| {
@@ -176,13 +230,15 @@ fn valid_host(host: &str) -> bool {
 }
 
 impl Inventory {
-    /// Read and check an inventory file.
+    /// Read and check an inventory file, credentials included.
     pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
         let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(path, &text)
+        let inventory = Self::parse(path, &text)?;
+        inventory.check_credentials(path)?;
+        Ok(inventory)
     }
 
     /// Parse inventory text; `path` names it in errors and anchors relative
@@ -245,30 +301,33 @@ impl Inventory {
             if d.user.get_ref().is_empty() {
                 return Err(field(d.user.span().start, "user", "is empty".into()));
             }
-            let sources = [
-                d.password.is_some(),
-                d.password_file.is_some(),
-                d.password_env.is_some(),
-            ]
-            .iter()
-            .filter(|b| **b)
-            .count();
-            if sources != 1 {
-                return Err(field(
-                    table_start,
-                    "password",
-                    format!(
-                        "device {id}: give exactly one of password, password_file, password_env (found {sources})"
-                    ),
-                ));
-            }
-            let password = if let Some(p) = d.password {
-                inventory.has_inline_passwords = true;
-                PasswordSource::Inline(p)
-            } else if let Some(f) = d.password_file {
-                PasswordSource::File(base.join(f))
-            } else {
-                PasswordSource::Env(d.password_env.unwrap_or_default())
+            let (password, password_line) = match (d.password, d.password_file, d.password_env) {
+                (Some(p), None, None) => {
+                    inventory.has_inline_passwords = true;
+                    let line = line_of(text, p.span().start);
+                    (PasswordSource::Inline(p.into_inner().0), line)
+                }
+                (None, Some(f), None) => {
+                    let line = line_of(text, f.span().start);
+                    (PasswordSource::File(base.join(f.into_inner())), line)
+                }
+                (None, None, Some(v)) => {
+                    let line = line_of(text, v.span().start);
+                    (PasswordSource::Env(v.into_inner()), line)
+                }
+                (p, f, v) => {
+                    let found = [p.is_some(), f.is_some(), v.is_some()]
+                        .iter()
+                        .filter(|b| **b)
+                        .count();
+                    return Err(field(
+                        table_start,
+                        "password",
+                        format!(
+                            "device {id}: give exactly one of password, password_file, password_env (found {found})"
+                        ),
+                    ));
+                }
             };
             inventory.devices.insert(
                 id.clone(),
@@ -281,10 +340,53 @@ impl Inventory {
                     password,
                     tags: d.tags,
                     legacy_algorithms: d.legacy_algorithms,
+                    password_line,
                 },
             );
         }
         Ok(inventory)
+    }
+}
+
+impl Inventory {
+    /// Check that every device's password can be read now (the variable is
+    /// set, the file is readable), without keeping it: a daemon that cannot
+    /// log in anywhere should say so at start-up, not as failed backups.
+    pub fn check_credentials(&self, path: &Path) -> Result<(), InventoryError> {
+        for d in self.devices.values() {
+            let field = match d.password {
+                PasswordSource::Inline(_) => continue,
+                PasswordSource::File(_) => "password_file",
+                PasswordSource::Env(_) => "password_env",
+            };
+            if let Err(e) = d.password.resolve() {
+                return Err(InventoryError::Field {
+                    path: path.to_owned(),
+                    line: d.password_line,
+                    field,
+                    message: format!("device {}: {e}", d.id),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Warnings for every file that holds this inventory's passwords and can
+    /// be read by others: the inventory itself when it has inline
+    /// passwords, and each password file.
+    pub fn permission_warnings(&self, inventory_path: &Path) -> Vec<String> {
+        let mut files: Vec<&Path> = Vec::new();
+        if self.has_inline_passwords {
+            files.push(inventory_path);
+        }
+        for d in self.devices.values() {
+            if let PasswordSource::File(f) = &d.password
+                && !files.contains(&f.as_path())
+            {
+                files.push(f);
+            }
+        }
+        files.into_iter().filter_map(permission_warning).collect()
     }
 }
 
@@ -368,5 +470,70 @@ tags = ["edge"]
 
         let e = err("[[device]]\nid = \"a.b\"\nhost = \"h\"\nuser = \"u\"\npassword = \"p\"\n");
         assert!(e.contains("line 2, field `id`"), "{e}");
+
+        for bad in ["10.0.0.256", "999.1.1.1", "1.2.3"] {
+            let e = err(&format!(
+                "[[device]]\nid = \"a\"\nhost = \"{bad}\"\nuser = \"u\"\npassword = \"p\"\n"
+            ));
+            assert!(e.contains("line 3, field `host`"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_mistyped_password_is_refused_without_quoting_it() {
+        let e = err("[[device]]\nid = \"a\"\nhost = \"h\"\nuser = \"u\"\npassword = 918273\n");
+        assert!(e.contains("line 5"), "{e}");
+        assert!(e.contains("must be a string"), "{e}");
+        assert!(!e.contains("918273"), "the value leaked: {e}");
+    }
+
+    #[test]
+    fn unreadable_credentials_are_named_with_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.toml");
+        let text = "[[device]]\nid = \"a\"\nhost = \"h\"\nuser = \"u\"\npassword_env = \"CONFKEEP_TEST_SURELY_UNSET_PW\"\n";
+        std::fs::write(&path, text).unwrap();
+        let e = Inventory::load(&path).unwrap_err().to_string();
+        assert!(e.contains("line 5, field `password_env`"), "{e}");
+        assert!(
+            e.contains("CONFKEEP_TEST_SURELY_UNSET_PW is not set"),
+            "{e}"
+        );
+
+        let text = "[[device]]\nid = \"a\"\nhost = \"h\"\nuser = \"u\"\n\npassword_file = \"missing.pw\"\n";
+        std::fs::write(&path, text).unwrap();
+        let e = Inventory::load(&path).unwrap_err().to_string();
+        assert!(e.contains("line 6, field `password_file`"), "{e}");
+        assert!(e.contains("missing.pw"), "{e}");
+
+        std::fs::write(dir.path().join("missing.pw"), "pw\n").unwrap();
+        let inv = Inventory::load(&path).unwrap();
+        assert_eq!(inv.devices.len(), 1);
+    }
+
+    #[test]
+    fn password_files_readable_by_others_are_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("a.pw");
+        std::fs::write(&pw, "pw\n").unwrap();
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let path = dir.path().join("inv.toml");
+        std::fs::write(
+            &path,
+            "[[device]]\nid = \"a\"\nhost = \"h\"\nuser = \"u\"\npassword_file = \"a.pw\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let inv = Inventory::load(&path).unwrap();
+        let warnings = inv.permission_warnings(&path);
+        // The inventory holds no password itself: only the file is named.
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("a.pw") && warnings[0].contains("644"),
+            "{warnings:?}"
+        );
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(inv.permission_warnings(&path).is_empty());
     }
 }

@@ -37,10 +37,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use crate::domain::fleet::{Fleet, Pending};
-use crate::domain::observer::Observer;
+use crate::domain::observer::{Health, Observer, Outage};
 use crate::domain::{
-    AttemptId, DeviceId, Effect, Envelope, Event, Outcome, RequestId, RetryPolicy, TenantId,
-    Timestamp, TriggerReply,
+    AttemptId, DeviceId, Effect, Envelope, Event, FailureKind, Outcome, RequestId, RetryPolicy,
+    TenantId, Timestamp, TriggerReply,
 };
 use crate::store::{AppendError, EventLog, StoreError};
 
@@ -150,6 +150,9 @@ pub struct RunnerConfig {
     pub shutdown_grace: Duration,
     /// Pause after the log was unavailable before trying again.
     pub store_retry: Duration,
+    /// Longest pause of attempts while snapshots cannot be published (the
+    /// pause doubles from `store_retry` up to this while it lasts).
+    pub snapshot_retry_max: Duration,
     /// Appends in flight at once (across devices).
     pub append_window: usize,
     /// Seed of the enrolment jitter; `None`: from the OS.
@@ -163,6 +166,7 @@ impl Default for RunnerConfig {
             max_concurrent: 10,
             shutdown_grace: Duration::from_secs(10),
             store_retry: Duration::from_secs(1),
+            snapshot_retry_max: Duration::from_secs(60),
             append_window: 512,
             jitter_seed: None,
         }
@@ -229,6 +233,12 @@ pub struct Runner {
     observers: Vec<SharedObserver>,
     rng: ChaCha20Rng,
     report: RunReport,
+    health: Health,
+    /// Attempts are paused until then because snapshots could not be
+    /// published; the next attempt after it is the probe.
+    snapshots_paused_until: Option<Timestamp>,
+    snapshot_pause: Duration,
+    stopping: bool,
 }
 
 /// A projection the runner feeds.
@@ -263,6 +273,10 @@ impl Runner {
             observers: Vec::new(),
             rng,
             report: RunReport::default(),
+            health: Health::default(),
+            snapshots_paused_until: None,
+            snapshot_pause: Duration::ZERO,
+            stopping: false,
         }
     }
 
@@ -286,6 +300,110 @@ impl Runner {
         for o in &self.observers {
             if let Ok(mut o) = o.lock() {
                 o.recorded(env, state);
+            }
+        }
+    }
+
+    fn notify_health(&self) {
+        metrics::gauge!("confkeep_event_log_up").set(if self.health.event_log.is_none() {
+            1.0
+        } else {
+            0.0
+        });
+        metrics::gauge!("confkeep_snapshots_up").set(if self.health.snapshots.is_none() {
+            1.0
+        } else {
+            0.0
+        });
+        for o in &self.observers {
+            if let Ok(mut o) = o.lock() {
+                o.health(&self.health);
+            }
+        }
+    }
+
+    /// The log refused an append: say so once per outage, not per append.
+    fn log_failed(&mut self, env: &Envelope, error: &AppendError) {
+        match &mut self.health.event_log {
+            Some(outage) => {
+                tracing::debug!(device = %env.device, seq = env.seq, error = %error, "event log still unavailable");
+                outage.error = error.to_string();
+            }
+            None => {
+                tracing::error!(device = %env.device, seq = env.seq, event = env.event.name(), error = %error,
+                    "cannot record to the event log; no new attempts until it is back (nothing recorded is lost)");
+                self.health.event_log = Some(Outage {
+                    since: self.clock.now(),
+                    error: error.to_string(),
+                });
+                self.notify_health();
+            }
+        }
+    }
+
+    fn log_recorded(&mut self) {
+        if let Some(outage) = self.health.event_log.take() {
+            let secs = self.clock.now().millis_since(outage.since) / 1000;
+            tracing::info!(
+                down_s = secs,
+                "the event log records again; attempts resume"
+            );
+            self.notify_health();
+        }
+    }
+
+    /// Watch attempt results for a snapshot store that cannot take
+    /// snapshots (a full or read-only disk, an unreachable stream): every
+    /// further attempt would log into a router only to fail the same way,
+    /// so attempts pause — doubling up to `snapshot_retry_max` — until one
+    /// publishes again.
+    fn watch_snapshots(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Failed {
+                kind: FailureKind::PublishFailed,
+                message,
+            } => {
+                self.snapshot_pause = (self.snapshot_pause * 2)
+                    .max(self.config.store_retry)
+                    .min(self.config.snapshot_retry_max);
+                let now = self.clock.now();
+                self.snapshots_paused_until =
+                    Some(now.plus_millis(self.snapshot_pause.as_millis() as u64));
+                self.fleet.pause_attempts(true);
+                match &mut self.health.snapshots {
+                    Some(outage) => outage.error = message.clone(),
+                    None => {
+                        tracing::error!(error = %message, pause_s = self.snapshot_pause.as_secs_f64(),
+                            "cannot publish snapshots; attempts paused until they can");
+                        self.health.snapshots = Some(Outage {
+                            since: now,
+                            error: message.clone(),
+                        });
+                    }
+                }
+                self.notify_health();
+            }
+            Outcome::Collected { .. } => {
+                self.snapshot_pause = Duration::ZERO;
+                if let Some(outage) = self.health.snapshots.take() {
+                    let secs = self.clock.now().millis_since(outage.since) / 1000;
+                    tracing::info!(
+                        down_s = secs,
+                        "snapshots are published again; attempts resume"
+                    );
+                    self.notify_health();
+                }
+            }
+            Outcome::Failed { .. } | Outcome::Skipped { .. } => {}
+        }
+    }
+
+    /// End a snapshot pause whose time has come: the next attempt probes.
+    fn resume_after_snapshot_pause(&mut self, now: Timestamp) {
+        if self.snapshots_paused_until.is_some_and(|t| now >= t) {
+            self.snapshots_paused_until = None;
+            if !self.stopping {
+                self.fleet.pause_attempts(false);
             }
         }
     }
@@ -544,6 +662,7 @@ impl Runner {
             if store_paused_until.is_some_and(|t| now >= t) {
                 store_paused_until = None;
             }
+            self.resume_after_snapshot_pause(now);
             let mut handed_out = false;
             if store_paused_until.is_none() {
                 while appends.len() < self.config.append_window {
@@ -566,6 +685,10 @@ impl Runner {
                 (Some(t), _) => Some(t),
                 (None, t) => t,
             };
+            let wake = match (wake, self.snapshots_paused_until) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let sleep_for = wake
                 .map(|t| Duration::from_millis(t.millis_since(now)))
                 .unwrap_or(Duration::from_secs(3600))
@@ -575,6 +698,7 @@ impl Runner {
                     self.settle_append(pending, result, &mut attempts, &mut store_paused_until).await;
                 }
                 Some((device, tenant, attempt, outcome)) = self.results.recv() => {
+                    self.watch_snapshots(&outcome);
                     let correlation = Some(format!("{device}/{attempt}"));
                     self.fleet.submit(device, tenant, Event::AttemptFinished { attempt, outcome }, correlation);
                 }
@@ -586,6 +710,7 @@ impl Runner {
                 _ = &mut shutdown, if stopping.is_none() => {
                     tracing::info!(running = self.fleet.running(), grace_s = self.config.shutdown_grace.as_secs(), "shutting down: no new attempts");
                     self.fleet.pause_attempts(true);
+                    self.stopping = true;
                     stopping = Some(self.clock.now().plus_millis(self.config.shutdown_grace.as_millis() as u64));
                 }
             }
@@ -610,6 +735,7 @@ impl Runner {
     ) {
         match result {
             Ok(_) => {
+                self.log_recorded();
                 let env = pending.envelope.clone();
                 let effects = self.fleet.commit(pending);
                 self.report.recorded_events += 1;
@@ -624,9 +750,7 @@ impl Runner {
                 self.catch_up(&device).await;
             }
             Err(e) => {
-                let device = pending.envelope.device.clone();
-                tracing::error!(device = %device, seq = pending.envelope.seq, event = pending.envelope.event.name(), error = %e,
-                    "cannot record to the event log; no new attempts until it is back");
+                self.log_failed(&pending.envelope, &e);
                 self.fleet.abort(pending);
                 *store_paused_until = Some(
                     self.clock

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::observer::Health;
 use crate::domain::{DeviceId, DeviceState, Envelope, Event, Outcome, PhaseKind, Timestamp};
 
 /// What an operator sees for one device.
@@ -57,6 +58,10 @@ pub struct FleetSummary {
     pub backups_succeeded: u64,
     pub backups_failed: u64,
     pub backups_skipped: u64,
+    /// What keeps the whole fleet from being backed up (log or snapshot
+    /// store unavailable), if anything.
+    #[serde(default)]
+    pub health: Health,
 }
 
 /// The status projection.
@@ -66,11 +71,16 @@ pub struct StatusBoard {
     succeeded: u64,
     failed: u64,
     skipped: u64,
+    health: Health,
 }
 
 impl crate::domain::observer::Observer for StatusBoard {
     fn recorded(&mut self, envelope: &Envelope, state: &DeviceState) {
         self.apply(envelope, state);
+    }
+
+    fn health(&mut self, health: &Health) {
+        self.health = health.clone();
     }
 }
 
@@ -160,6 +170,7 @@ impl StatusBoard {
             backups_succeeded: self.succeeded,
             backups_failed: self.failed,
             backups_skipped: self.skipped,
+            health: self.health.clone(),
         }
     }
 }

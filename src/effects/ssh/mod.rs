@@ -46,7 +46,7 @@
 //! | TCP connect refused (RST) | connect | `ConnectionRefused` |
 //! | no route, host or network unreachable, OS connect timeout | connect | `Unreachable` |
 //! | deadline passed before TCP was up | connect | `Unreachable` |
-//! | deadline passed after TCP was up (silent device, stalled kex, auth, exec or output, endless banner) | any | `Timeout` |
+//! | deadline passed after TCP was up (silent device, stalled kex, auth, exec or output) | any | `Timeout` |
 //! | presented host key ≠ trusted fingerprint | key exchange | `HostKeyMismatch { presented }` |
 //! | password (and key) refused, or no usable auth method | auth | `AuthFailed` |
 //! | session or exec refused | exec | `Other` |
@@ -58,7 +58,8 @@
 //! | no export header | validate | `InvalidOutput` |
 //! | RouterOS 6 refused `show-sensitive` and the `/export` retry failed | any | the retry's kind |
 //! | no common algorithm (message suggests legacy algorithms) | key exchange | `Other` |
-//! | not an SSH server, protocol or crypto error | any | `Other` |
+//! | not an SSH server (also a banner that never ends: russh gives up after its line limit) | key exchange | `Other` |
+//! | protocol or crypto error | any | `Other` |
 
 mod classify;
 mod deadline;
