@@ -104,6 +104,7 @@ async fn pipeline(fleet: &SimFleetHandle) -> f64 {
         inventory,
         http_listen: None,
         shutdown_grace_secs: 5,
+        inventory_poll_secs: 2,
         nats: None,
         redis: None,
         ssh: SshConfig::default(),

@@ -213,6 +213,7 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     let (reloads_tx, inventory_reloads) = tokio::sync::watch::channel(InventoryReloads::default());
     spawn_inventory_watcher(
         config.inventory.clone(),
+        config.inventory_poll_secs,
         config.policy.clone(),
         inventory,
         handle.clone(),
@@ -277,11 +278,12 @@ impl crate::domain::observer::Observer for Notifier {
     }
 }
 
-/// Re-read the inventory when the file changes (checked every 2 s) or on
-/// SIGHUP. A bad edit is reported with file, line and field, and the last
+/// Re-read the inventory when the file changes (checked every
+/// `poll_secs`, never when 0) or on SIGHUP. A bad edit is reported with file, line and field, and the last
 /// good inventory stays in force.
 fn spawn_inventory_watcher(
     path: PathBuf,
+    poll_secs: u64,
     policy: RetryPolicy,
     inventory: Arc<RwLock<Inventory>>,
     runner: RunnerHandle,
@@ -293,10 +295,10 @@ fn spawn_inventory_watcher(
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     tokio::spawn(async move {
         let mut last_text = std::fs::read(&path).ok();
-        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        let mut tick = tokio::time::interval(Duration::from_secs(poll_secs.max(1)));
         loop {
             let forced = tokio::select! {
-                _ = tick.tick() => false,
+                _ = tick.tick(), if poll_secs > 0 => false,
                 Some(_) = async { match &mut hup { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
                 _ = stop.changed() => return,
             };

@@ -90,6 +90,7 @@ async fn the_daemon_backs_up_a_simulated_fleet() {
         inventory,
         http_listen: Some("127.0.0.1:0".into()),
         shutdown_grace_secs: 5,
+        inventory_poll_secs: 2,
         nats: None,
         redis: None,
         ssh: SshConfig::default(),

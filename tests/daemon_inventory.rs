@@ -22,6 +22,7 @@ fn config(dir: &std::path::Path) -> DaemonConfig {
         inventory: dir.join("inventory.toml"),
         http_listen: None,
         shutdown_grace_secs: 2,
+        inventory_poll_secs: 2,
         nats: None,
         redis: None,
         ssh: SshConfig::default(),

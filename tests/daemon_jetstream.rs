@@ -58,6 +58,7 @@ async fn the_daemon_runs_on_jetstream_and_resumes_from_it() {
         inventory,
         http_listen: None,
         shutdown_grace_secs: 2,
+        inventory_poll_secs: 2,
         nats: Some(nats.clone()),
         redis: None,
         ssh: SshConfig::default(),

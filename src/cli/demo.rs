@@ -131,6 +131,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         inventory,
         http_listen: Some("127.0.0.1:0".into()),
         shutdown_grace_secs: 5,
+        inventory_poll_secs: 2,
         nats: None,
         redis: None,
         ssh: SshConfig::default(),

@@ -7,6 +7,7 @@
 //! inventory = "inventory.toml"       # relative to this file
 //! http_listen = "127.0.0.1:9180"     # status, history, metrics, triggers
 //! shutdown_grace_secs = 10
+//! inventory_poll_secs = 2            # 0: re-read the inventory only on SIGHUP
 //!
 //! [nats]                             # absent: embedded mode (redb + files)
 //! url = "nats://127.0.0.1:4222"
@@ -133,6 +134,10 @@ pub struct DaemonConfig {
     pub http_listen: Option<String>,
     #[serde(default = "ten")]
     pub shutdown_grace_secs: u64,
+    /// How often the inventory file is checked for changes, in seconds;
+    /// 0: only on SIGHUP.
+    #[serde(default = "two")]
+    pub inventory_poll_secs: u64,
     #[serde(default)]
     pub nats: Option<NatsConfig>,
     #[serde(default)]
@@ -152,6 +157,9 @@ fn default_inventory() -> PathBuf {
 fn ten() -> u64 {
     10
 }
+fn two() -> u64 {
+    2
+}
 
 impl Default for DaemonConfig {
     fn default() -> Self {
@@ -161,6 +169,7 @@ impl Default for DaemonConfig {
             inventory: default_inventory(),
             http_listen: None,
             shutdown_grace_secs: 10,
+            inventory_poll_secs: 2,
             nats: None,
             redis: None,
             ssh: SshConfig::default(),
