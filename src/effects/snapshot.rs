@@ -158,15 +158,21 @@ impl SnapshotFiles {
             false
         } else {
             let tmp = dir.join(format!(".{}.tmp", s.sha256));
-            let mut f = std::fs::OpenOptions::new()
+            let written = std::fs::OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .mode(0o600)
                 .open(&tmp)
-                .map_err(io(&tmp))?;
-            f.write_all(s.normalized.as_bytes()).map_err(io(&tmp))?;
-            f.sync_all().map_err(io(&tmp))?;
+                .and_then(|mut f| {
+                    f.write_all(s.normalized.as_bytes())?;
+                    f.sync_all()
+                });
+            if let Err(e) = written {
+                // A full disk leaves no half-written file behind.
+                let _ = std::fs::remove_file(&tmp);
+                return Err(io(&tmp)(e));
+            }
             std::fs::rename(&tmp, &path).map_err(io(&path))?;
             true
         };
@@ -320,6 +326,31 @@ mod tests {
         files.write(&other).unwrap();
         let latest = files.device_dir(&tenant, &device).join("latest");
         assert_eq!(std::fs::read_link(latest).unwrap(), Path::new("cd.rsc"));
+    }
+
+    #[test]
+    fn an_unwritable_snapshot_directory_is_an_error_naming_the_path() {
+        // Root ignores permission bits, so the directory is made unusable
+        // by a file standing where it should be.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("snapshots"), "not a directory").unwrap();
+        let files = SnapshotFiles::new(dir.path());
+        let tenant = TenantId::parse("acme").unwrap();
+        let device = DeviceId::parse("r1").unwrap();
+        let err = files
+            .write(&Snapshot {
+                tenant: &tenant,
+                device: &device,
+                sha256: "ab",
+                normalized: "/system identity\nset name=r1\n",
+                routeros_version: Some("7.15"),
+                collected_at: Timestamp(0),
+                host_key: "SHA256:x",
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("snapshots/acme/r1"), "{err}");
+        assert!(!err.contains("set name"), "no config text in errors: {err}");
     }
 
     #[test]
