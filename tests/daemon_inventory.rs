@@ -12,7 +12,7 @@ use confkeep::daemon::{self, Daemon, InventoryReloads};
 use confkeep::domain::{PhaseKind, RetryPolicy};
 use confkeep::effects::config::{DaemonConfig, SshConfig};
 use confkeep::effects::runner::SystemClock;
-use confkeep::effects::sim_fleet::{FleetSpec, SimFleet, inventory_toml};
+use confkeep::effects::sim_fleet::{Fault, FleetSpec, SimFleet, inventory_toml};
 use confkeep::projections::status::DeviceStatus;
 
 fn config(dir: &std::path::Path) -> DaemonConfig {
@@ -119,6 +119,66 @@ async fn editing_the_inventory_enrols_and_retires_without_a_restart() {
         b_row.seq, 3,
         "b was not re-enrolled: enrolled, timer, result"
     );
+    daemon.shutdown().await.unwrap();
+    fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_password_in_the_inventory_unblocks_the_device() {
+    let mut spec = FleetSpec::generated(2, 6);
+    spec.add_fault(0, Fault::WrongPassword);
+    let fleet = SimFleet::start(spec).await.unwrap();
+    let d = fleet.devices();
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("inventory.toml");
+    std::fs::write(&inventory, inventory_toml(d)).unwrap();
+    let mut daemon = daemon::start(config(dir.path()), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let (blocked, fine) = (d[0].id.clone(), d[1].id.clone());
+    until(&mut daemon, "the wrong password blocked", |rows| {
+        phase(rows, &blocked) == Some(PhaseKind::AuthBlocked)
+            && phase(rows, &fine) == Some(PhaseKind::Idle)
+    })
+    .await;
+    let connections = d[0].connections();
+
+    // The operator writes the router's new password into the inventory.
+    let fixed = inventory_toml(d).replace(
+        &format!("password = \"{}\"", d[0].password),
+        &format!("password = \"{}-rotated\"", d[0].password),
+    );
+    assert_ne!(fixed, inventory_toml(d));
+    std::fs::write(&inventory, fixed).unwrap();
+    until(
+        &mut daemon,
+        "the device backed up with its new password",
+        |rows| {
+            rows.iter()
+                .any(|r| r.device == blocked && r.phase == PhaseKind::Idle && r.last_hash.is_some())
+        },
+    )
+    .await;
+    assert_eq!(
+        d[0].connections(),
+        connections + 1,
+        "exactly one login after the fix, none while blocked"
+    );
+    let history: Vec<_> = {
+        use futures::StreamExt;
+        let device = confkeep::domain::DeviceId::parse(&blocked).unwrap();
+        daemon.log.device_history(&device).collect().await
+    };
+    assert!(
+        history.iter().any(|e| matches!(
+            e.as_ref().map(|e| &e.event),
+            Ok(confkeep::domain::Event::CredentialsUpdated)
+        )),
+        "the fix is in the audit trail"
+    );
+    // The untouched device got no CredentialsUpdated.
+    let rows: Vec<DeviceStatus> = daemon.status.lock().unwrap().rows().cloned().collect();
+    assert_eq!(rows.iter().find(|r| r.device == fine).unwrap().seq, 3);
     daemon.shutdown().await.unwrap();
     fleet.shutdown().await;
 }
