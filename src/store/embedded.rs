@@ -13,10 +13,20 @@
 //! queue up and the next commit takes them all at once (group commit): each
 //! one is still checked against its device's sequence on its own, but many
 //! devices share one fsync.
+//!
+//! After a storage error (a full disk, a failed fsync) redb refuses every
+//! later operation on that handle. The log then drops the handle: the
+//! appends of the failed commit are answered with
+//! [`StoreError::Unavailable`] (nothing of them is acknowledged; a retry of
+//! the same envelopes is safe), and the next use of the log reopens the
+//! file (redb repairs it if needed), so appends succeed again once the disk
+//! has space, without a restart.
 
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -45,12 +55,176 @@ pub struct EmbeddedLog {
 }
 
 struct Inner {
-    db: Arc<Database>,
+    shared: Arc<Shared>,
     path: PathBuf,
     /// `None` only while dropping.
     writer: Option<mpsc::Sender<Request>>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
     last_global: watch::Receiver<GlobalSeq>,
+}
+
+/// What the writer thread and the readers share: the open database (or
+/// none, after a storage error, until the next use reopens it).
+struct Shared {
+    path: PathBuf,
+    db: Mutex<Option<Arc<Database>>>,
+    /// The last global sequence committed (what bounds replay and wakes tails).
+    last_global: watch::Sender<GlobalSeq>,
+    /// The storage seam (tests inject a full disk through it).
+    faults: Arc<Faults>,
+}
+
+impl Shared {
+    /// The open database, reopening the file if a storage error closed it.
+    /// Hold the handle only as long as needed: the file can only be reopened
+    /// once every handle on the failed database is gone.
+    fn db(&self) -> Result<Arc<Database>, StoreError> {
+        let mut slot = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(db) = &*slot {
+            return Ok(db.clone());
+        }
+        let db = Arc::new(open_database(&self.path, &self.faults)?);
+        // A commit whose answer was an error may still have reached the disk.
+        let last = last_global(&db, &self.path)?;
+        self.last_global.send_if_modified(|g| {
+            let newer = last > *g;
+            *g = (*g).max(last);
+            newer
+        });
+        *slot = Some(db.clone());
+        Ok(db)
+    }
+
+    /// A read transaction on the open database (the handle itself is not
+    /// kept: a failed database must be free to go).
+    fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        let db = self.db()?;
+        db.begin_read().map_err(|e| {
+            self.invalidate(&db);
+            storage(&self.path, "cannot read", e)
+        })
+    }
+
+    /// A storage error happened on `failed`: stop handing it out, so that
+    /// the next use reopens the file.
+    fn invalidate(&self, failed: &Arc<Database>) {
+        let mut slot = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_some_and(|db| Arc::ptr_eq(db, failed)) {
+            *slot = None;
+        }
+    }
+}
+
+/// Faults injected under the database: how many more writes, length
+/// changes and fsyncs succeed before each one fails as on a full disk.
+/// Unlimited unless a test says otherwise.
+#[derive(Debug)]
+struct Faults {
+    allowed: AtomicU64,
+}
+
+impl Faults {
+    fn none() -> Self {
+        Faults {
+            allowed: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn check(&self) -> io::Result<()> {
+        if self.allowed.load(Ordering::Relaxed) == u64::MAX {
+            return Ok(());
+        }
+        match self
+            .allowed
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        {
+            Ok(_) => Ok(()),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "no space left on device (injected)",
+            )),
+        }
+    }
+
+    /// Let `n` more mutating operations through, then fail every one.
+    #[cfg(test)]
+    fn fail_after(&self, n: u64) {
+        self.allowed.store(n, Ordering::Relaxed);
+    }
+
+    /// Space is back.
+    #[cfg(test)]
+    fn heal(&self) {
+        self.allowed.store(u64::MAX, Ordering::Relaxed);
+    }
+}
+
+/// redb's file backend behind the fault seam.
+#[derive(Debug)]
+struct Disk {
+    file: redb::backends::FileBackend,
+    faults: Arc<Faults>,
+}
+
+impl redb::StorageBackend for Disk {
+    fn len(&self) -> io::Result<u64> {
+        self.file.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+        self.file.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.faults.check()?;
+        self.file.set_len(len)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.faults.check()?;
+        self.file.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.faults.check()?;
+        self.file.write(offset, data)
+    }
+
+    fn close(&self) -> io::Result<()> {
+        self.file.close()
+    }
+}
+
+/// Open (or create) the database file and its tables.
+fn open_database(path: &Path, faults: &Arc<Faults>) -> Result<Database, StoreError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| storage(path, "cannot open", e))?;
+    let file =
+        redb::backends::FileBackend::new(file).map_err(|e| storage(path, "cannot open", e))?;
+    // A bounded page cache: the log is read in full only at start-up, and
+    // an idle daemon of 100 000 devices must stay small.
+    let db = redb::Builder::new()
+        .set_cache_size(CACHE_BYTES)
+        .create_with_backend(Disk {
+            file,
+            faults: faults.clone(),
+        })
+        .map_err(|e| storage(path, "cannot open", e))?;
+    // Create the tables so that readers never see them missing.
+    let tx = db
+        .begin_write()
+        .map_err(|e| storage(path, "cannot write", e))?;
+    tx.open_table(EVENTS)
+        .map_err(|e| storage(path, "cannot open table events", e))?;
+    tx.open_table(DEVICE_EVENTS)
+        .map_err(|e| storage(path, "cannot open table device_events", e))?;
+    tx.commit().map_err(|e| storage(path, "cannot commit", e))?;
+    Ok(db)
 }
 
 impl Drop for Inner {
@@ -96,36 +270,27 @@ impl EmbeddedLog {
 
     /// Open (or create) the log in this file. Only one process may hold it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        // A bounded page cache: the log is read in full only at start-up, and
-        // an idle daemon of 100 000 devices must stay small.
-        let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(|e| storage(path, "cannot open", e))?;
-        {
-            // Create the tables so that readers never see them missing.
-            let tx = db
-                .begin_write()
-                .map_err(|e| storage(path, "cannot write", e))?;
-            tx.open_table(EVENTS)
-                .map_err(|e| storage(path, "cannot open table events", e))?;
-            tx.open_table(DEVICE_EVENTS)
-                .map_err(|e| storage(path, "cannot open table device_events", e))?;
-            tx.commit().map_err(|e| storage(path, "cannot commit", e))?;
-        }
-        let db = Arc::new(db);
-        let last = last_global(&db, path)?;
-        let (last_tx, last_rx) = watch::channel(last);
+        Self::open_with(path, Arc::new(Faults::none()))
+    }
+
+    fn open_with(path: &Path, faults: Arc<Faults>) -> Result<Self, StoreError> {
+        let (last_tx, last_rx) = watch::channel(0);
+        let shared = Arc::new(Shared {
+            path: path.to_owned(),
+            db: Mutex::new(None),
+            last_global: last_tx,
+            faults,
+        });
+        drop(shared.db()?);
         let (writer, requests) = mpsc::channel();
-        let writer_db = db.clone();
-        let writer_path = path.to_owned();
+        let writer_shared = shared.clone();
         let writer_thread = std::thread::Builder::new()
             .name("confkeep-redb-writer".into())
-            .spawn(move || write_loop(&writer_db, &writer_path, &requests, &last_tx))
+            .spawn(move || write_loop(&writer_shared, &requests))
             .map_err(|e| storage(path, "cannot start the writer thread", e))?;
         Ok(EmbeddedLog {
             inner: Arc::new(Inner {
-                db,
+                shared,
                 path: path.to_owned(),
                 writer: Some(writer),
                 writer_thread: Some(writer_thread),
@@ -141,14 +306,12 @@ impl EmbeddedLog {
 
     /// Read events with global sequence in `[from, to]`, at most `CHUNK`.
     fn read_chunk(
-        db: &Database,
-        path: &Path,
+        shared: &Shared,
         from: GlobalSeq,
         to: GlobalSeq,
     ) -> Result<Vec<Result<Positioned, StoreError>>, StoreError> {
-        let tx = db
-            .begin_read()
-            .map_err(|e| storage(path, "cannot read", e))?;
+        let path = &shared.path;
+        let tx = shared.begin_read()?;
         let table = tx
             .open_table(EVENTS)
             .map_err(|e| storage(path, "cannot open table events", e))?;
@@ -169,11 +332,7 @@ impl EmbeddedLog {
         device: &DeviceId,
     ) -> Result<Vec<Result<Envelope, StoreError>>, StoreError> {
         let path = &self.inner.path;
-        let tx = self
-            .inner
-            .db
-            .begin_read()
-            .map_err(|e| storage(path, "cannot read", e))?;
+        let tx = self.inner.shared.begin_read()?;
         let index = tx
             .open_table(DEVICE_EVENTS)
             .map_err(|e| storage(path, "cannot open table device_events", e))?;
@@ -204,11 +363,7 @@ impl EmbeddedLog {
 
     fn last_seq_sync(&self, device: &DeviceId) -> Result<u64, StoreError> {
         let path = &self.inner.path;
-        let tx = self
-            .inner
-            .db
-            .begin_read()
-            .map_err(|e| storage(path, "cannot read", e))?;
+        let tx = self.inner.shared.begin_read()?;
         let index = tx
             .open_table(DEVICE_EVENTS)
             .map_err(|e| storage(path, "cannot open table device_events", e))?;
@@ -238,10 +393,9 @@ impl EmbeddedLog {
                         if next > last {
                             return None;
                         }
-                        let db = log.inner.db.clone();
-                        let path = log.inner.path.clone();
+                        let shared = log.inner.shared.clone();
                         let chunk = tokio::task::spawn_blocking(move || {
-                            Self::read_chunk(&db, &path, next, last)
+                            Self::read_chunk(&shared, next, last)
                         })
                         .await
                         .unwrap_or_else(|e| {
@@ -288,16 +442,17 @@ impl EmbeddedLog {
         to: GlobalSeq,
     ) -> BoxStream<'static, Result<Positioned, StoreError>> {
         let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Result<Positioned, StoreError>>>(4);
-        let db = self.inner.db.clone();
+        let shared = self.inner.shared.clone();
         let path = self.inner.path.clone();
         let reader = move || {
             let send_err = |e: StoreError| {
                 let _ = tx.blocking_send(vec![Err(e)]);
             };
-            let tx_read = match db.begin_read() {
+            let tx_read = match shared.begin_read() {
                 Ok(t) => t,
-                Err(e) => return send_err(storage(&path, "cannot read", e)),
+                Err(e) => return send_err(e),
             };
+            drop(shared);
             let table = match tx_read.open_table(EVENTS) {
                 Ok(t) => t,
                 Err(e) => return send_err(storage(&path, "cannot open table events", e)),
@@ -387,12 +542,15 @@ fn last_global(db: &Database, path: &Path) -> Result<GlobalSeq, StoreError> {
 
 /// The writer thread: take every queued append, check and write each in one
 /// transaction, commit (fsync), then answer.
-fn write_loop(
-    db: &Database,
-    path: &Path,
-    requests: &mpsc::Receiver<Request>,
-    last_global: &watch::Sender<GlobalSeq>,
-) {
+///
+/// A storage error fails the whole group with [`StoreError::Unavailable`]
+/// (nothing of it is acknowledged, though a commit that failed late may be
+/// on disk: a retry of the same envelopes then succeeds without a
+/// duplicate) and drops the database handle, which redb no longer trusts;
+/// the next group reopens the file, and fails the same way while the disk
+/// still refuses.
+fn write_loop(shared: &Shared, requests: &mpsc::Receiver<Request>) {
+    let path = shared.path.as_path();
     while let Ok(first) = requests.recv() {
         let mut group = vec![first];
         while group.len() < GROUP {
@@ -401,19 +559,27 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        match write_group(db, path, &group) {
+        let written = shared
+            .db()
+            .and_then(|db| write_group(&db, path, &group).inspect_err(|_| shared.invalidate(&db)));
+        match written {
             Ok((answers, last)) => {
-                last_global.send_replace(last);
+                shared.last_global.send_if_modified(|g| {
+                    let newer = last > *g;
+                    *g = (*g).max(last);
+                    newer
+                });
                 for (req, answer) in group.into_iter().zip(answers) {
                     let _ = req.reply.send(answer);
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "embedded event log: commit failed");
+                tracing::error!(error = %e, appends = group.len(),
+                    "embedded event log: commit failed; the appends are not acknowledged and the file is reopened at the next append");
+                let reason =
+                    format!("{e} (not acknowledged; the log reopens the file at the next append)");
                 for req in group {
-                    let _ = req
-                        .reply
-                        .send(Err(StoreError::unavailable(e.to_string()).into()));
+                    let _ = req.reply.send(Err(StoreError::unavailable(&reason).into()));
                 }
             }
         }
@@ -572,5 +738,168 @@ impl EventLog for EmbeddedLog {
 
     fn tail(&self, from: GlobalSeq) -> BoxStream<'static, Result<Positioned, StoreError>> {
         self.read(from, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::{TenantId, Timestamp};
+    use crate::store::fold::sample_history;
+
+    fn dev(name: &str) -> DeviceId {
+        DeviceId::parse(name).unwrap()
+    }
+
+    /// The first `n` envelopes of a device's sample history.
+    fn history_of(name: &str, n: u64) -> Vec<Envelope> {
+        let tenant = TenantId::parse("acme").unwrap();
+        sample_history(&dev(name), &tenant, Timestamp(1_700_000_000_000), n)
+    }
+
+    async fn replayed(log: &EmbeddedLog) -> Vec<Envelope> {
+        log.replay(0)
+            .map(|item| item.expect("replay item").1)
+            .collect()
+            .await
+    }
+
+    fn assert_unavailable(result: Result<u64, AppendError>) {
+        match result {
+            Err(AppendError::Store(StoreError::Unavailable { reason })) => {
+                assert!(reason.contains("not acknowledged"), "{reason}")
+            }
+            other => panic!("expected the log to be unavailable, got {other:?}"),
+        }
+    }
+
+    /// A full disk fails the appends it catches; once space is back the
+    /// same handle appends again (no restart) and the log holds exactly what
+    /// was acknowledged, also after a real reopen of the file.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_disk_fails_appends_until_space_is_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let faults = Arc::new(Faults::none());
+        let log = EmbeddedLog::open_with(&path, faults.clone()).unwrap();
+        let (a, b) = (history_of("disk-a", 3), history_of("disk-b", 3));
+        assert_eq!(
+            log.append(&dev("disk-a"), 0, a[..1].to_vec())
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            log.append(&dev("disk-b"), 0, b[..1].to_vec())
+                .await
+                .unwrap(),
+            1
+        );
+        let mut tail = log.tail(0);
+
+        faults.fail_after(0);
+        assert_unavailable(log.append(&dev("disk-a"), 1, a[1..2].to_vec()).await);
+        // Still full: the reopen fails too, and says so.
+        assert_unavailable(log.append(&dev("disk-b"), 1, b[1..2].to_vec()).await);
+        assert!(log.last_seq(&dev("disk-a")).await.is_err());
+
+        faults.heal();
+        assert_eq!(
+            log.append(&dev("disk-a"), 1, a[1..2].to_vec())
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            log.append(&dev("disk-b"), 1, b[1..].to_vec())
+                .await
+                .unwrap(),
+            3
+        );
+        assert_eq!(log.last_seq(&dev("disk-a")).await.unwrap(), 2);
+        let want = vec![
+            a[0].clone(),
+            b[0].clone(),
+            a[1].clone(),
+            b[1].clone(),
+            b[2].clone(),
+        ];
+        assert_eq!(replayed(&log).await, want);
+        // A tail opened before the failure carries on, without gaps.
+        let mut seen = Vec::new();
+        while seen.len() < want.len() {
+            let item = tokio::time::timeout(Duration::from_secs(10), tail.next())
+                .await
+                .expect("tail stalled")
+                .expect("tail ended")
+                .unwrap();
+            seen.push(item);
+        }
+        assert_eq!(
+            seen.iter().map(|(g, _)| *g).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4, 5]
+        );
+        assert_eq!(seen.into_iter().map(|(_, e)| e).collect::<Vec<_>>(), want);
+        drop(tail);
+        drop(log);
+        let reopened = EmbeddedLog::open(&path).unwrap();
+        assert_eq!(replayed(&reopened).await, want);
+    }
+
+    /// The disk refusing at any point of a commit (a write, a length change,
+    /// an fsync) never loses an acknowledged event, and a retry of the failed
+    /// append succeeds with exactly one copy stored, whether or not the
+    /// failed commit had reached the disk.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_failing_at_any_step_loses_nothing_acknowledged() {
+        let events = history_of("step", 3);
+        let (mut failures, mut landed) = (0, 0);
+        for allowed in 0..1_000u64 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(FILE_NAME);
+            let faults = Arc::new(Faults::none());
+            let log = EmbeddedLog::open_with(&path, faults.clone()).unwrap();
+            let d = dev("step");
+            assert_eq!(log.append(&d, 0, events[..1].to_vec()).await.unwrap(), 1);
+            faults.fail_after(allowed);
+            let first_try = log.append(&d, 1, events[1..].to_vec()).await;
+            faults.heal();
+            if first_try.is_ok() {
+                // The commit needs no more than `allowed` operations: every
+                // step before has been made to fail.
+                assert!(failures > 0, "no failure was ever injected");
+                // Both kinds happen: a failure before the commit reached the
+                // disk, and one after (an unknown outcome, settled by the retry).
+                assert!(landed > 0 && landed < failures, "{landed} of {failures}");
+                assert_eq!(replayed(&log).await, events);
+                return;
+            }
+            failures += 1;
+            assert_unavailable(first_try);
+            // Reading reopens the file as well.
+            if log.last_seq(&d).await.unwrap() == 3 {
+                landed += 1;
+            }
+            assert_eq!(
+                log.append(&d, 1, events[1..].to_vec()).await.unwrap(),
+                3,
+                "retry after a failure at operation {allowed}"
+            );
+            assert_eq!(
+                replayed(&log).await,
+                events,
+                "failure at operation {allowed}"
+            );
+            drop(log);
+            let reopened = EmbeddedLog::open(&path).unwrap();
+            assert_eq!(
+                replayed(&reopened).await,
+                events,
+                "failure at operation {allowed}"
+            );
+        }
+        panic!("a commit never succeeded");
     }
 }
