@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::Output;
+use std::time::Duration;
 
 use confkeep::domain::{After, DeviceId, Envelope, PhaseKind, TenantId, Timestamp};
 use confkeep::store::fold::sample_history;
@@ -16,6 +17,27 @@ fn confkeep(args: &[&str], nats_url: Option<&str>) -> Output {
         None => cmd.env_remove("NATS_URL"),
     };
     cmd.output().expect("run confkeep")
+}
+
+fn nats_url() -> String {
+    std::env::var("NATS_URL")
+        .expect("NATS_URL must point at a nats-server with JetStream (scripts/test starts one)")
+}
+
+/// nats-server 2.9 removes the account's stream directory when its last
+/// stream is deleted, and a create racing with that fails: one empty stream
+/// that nobody deletes keeps it there (the same one the conformance suite
+/// uses).
+async fn keep_account_alive(url: &str) {
+    let client = async_nats::connect(url).await.unwrap();
+    async_nats::jetstream::new(client)
+        .get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: "CONFKEEP_TESTS_KEEPALIVE".into(),
+            subjects: vec!["confkeep-tests.keepalive".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
 }
 
 fn text(out: &Output) -> (String, String) {
@@ -131,8 +153,8 @@ async fn embedded_replay_stops_at_an_undecodable_event_unless_told_to_skip() {
 
 #[tokio::test]
 async fn jetstream_replay_verifies() {
-    let url = std::env::var("NATS_URL")
-        .expect("NATS_URL must point at a nats-server with JetStream (scripts/test starts one)");
+    let url = nats_url();
+    keep_account_alive(&url).await;
     let name = format!("REPLAY_CLI_{}", std::process::id());
     let mut config = JetStreamConfig::new(url.clone());
     config.stream = name.clone();
@@ -165,6 +187,29 @@ async fn jetstream_replay_verifies() {
     assert!(stdout.contains(&name), "{stdout}");
 }
 
+/// `confkeep replay --connect-timeout-secs 2` against `url` exits 1 naming
+/// the server, within the timeout and what starting the binary and printing
+/// the error may add to it.
+fn assert_clear_error_within_the_timeout(url: &str) {
+    const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+    const MARGIN: Duration = Duration::from_millis(1_500);
+    #[allow(clippy::disallowed_methods)] // measuring the real exit time is the point
+    let started = std::time::Instant::now();
+    let out = confkeep(
+        &[
+            "replay",
+            "--connect-timeout-secs",
+            &CONNECT_TIMEOUT.as_secs().to_string(),
+        ],
+        Some(url),
+    );
+    let elapsed = started.elapsed();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(url), "{stderr}");
+    assert!(elapsed < CONNECT_TIMEOUT + MARGIN, "took {elapsed:?}");
+}
+
 #[test]
 fn unreachable_nats_is_a_clear_error_not_a_hang() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -172,17 +217,74 @@ fn unreachable_nats_is_a_clear_error_not_a_hang() {
         .local_addr()
         .unwrap()
         .port();
-    let url = format!("nats://127.0.0.1:{port}");
-    let out = confkeep(&["replay", "--connect-timeout-secs", "2"], Some(&url));
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&url), "{stderr}");
+    assert_clear_error_within_the_timeout(&format!("nats://127.0.0.1:{port}"));
+}
+
+/// A server that accepts connections and never answers: the exit comes at
+/// the connect timeout, not later.
+#[test]
+fn silent_nats_is_a_clear_error_within_the_connect_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts and holds every connection until the test process exits.
+    std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().collect();
+        drop(held);
+    });
+    assert_clear_error_within_the_timeout(&format!("nats://127.0.0.1:{port}"));
+}
+
+#[tokio::test]
+async fn jetstream_replay_stops_at_an_undecodable_event_unless_told_to_skip() {
+    let url = nats_url();
+    keep_account_alive(&url).await;
+    let mut config = JetStreamConfig::new(url.clone());
+    config.stream = format!("REPLAY_CLI_UNDECODABLE_{}", std::process::id());
+    config.subject_prefix = format!("replaycli.undecodable.{}", std::process::id());
+    let log = JetStreamLog::open(&config).await.unwrap();
+    fill(&log, 2, 10).await;
+    let client = async_nats::connect(url.as_str()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let bad_subject = format!("{}.acme.router-1", config.subject_prefix);
+    let bad_seq = js
+        .publish(bad_subject.clone(), "{not json".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .sequence;
+    let args = [
+        "replay",
+        "--stream",
+        &config.stream,
+        "--subject-prefix",
+        &config.subject_prefix,
+    ];
+    let stopped = confkeep(&args, Some(&url));
+    let skipped = confkeep(&[&args[..], &["--skip-undecodable"]].concat(), Some(&url));
+    let _ = js.delete_stream(&config.stream).await;
+
+    let (stdout, stderr) = text(&stopped);
+    assert_ne!(stopped.status.code(), Some(0), "{stdout}");
+    let named = format!("subject {bad_subject}, sequence {bad_seq}");
+    assert!(stderr.contains(&named), "{stderr}");
+    assert!(stderr.contains(&config.stream), "{stderr}");
+    assert!(stderr.contains("--skip-undecodable"), "{stderr}");
+    assert!(!stdout.contains("replayed"), "{stdout}");
+
+    let (stdout, stderr) = text(&skipped);
+    assert_eq!(skipped.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains(&named), "{stderr}");
+    assert!(
+        stdout.contains("replayed 20 events of 2 devices"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("skipped 1 undecodable"), "{stdout}");
 }
 
 #[test]
 fn replay_of_a_missing_stream_says_so_and_creates_nothing() {
-    let url = std::env::var("NATS_URL")
-        .expect("NATS_URL must point at a nats-server with JetStream (scripts/test starts one)");
+    let url = nats_url();
     let stream = format!("REPLAY_MISSING_{}", std::process::id());
     let out = confkeep(&["replay", "--stream", &stream], Some(&url));
     let (_, stderr) = text(&out);

@@ -534,6 +534,23 @@ async fn embedded_undecodable_event_is_named() {
     }
 }
 
+/// Opening a log on the server at `port` fails as unavailable, naming it,
+/// within the connect timeout and a small margin.
+async fn assert_open_fails_within_the_timeout(port: u16) {
+    let mut config = JetStreamConfig::new(format!("nats://127.0.0.1:{port}"));
+    config.connect_timeout = Duration::from_secs(2);
+    #[allow(clippy::disallowed_methods)] // measuring the real connect time is the point
+    let started = std::time::Instant::now();
+    let err = JetStreamLog::open(&config).await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err}");
+    assert!(err.to_string().contains(&port.to_string()), "{err}");
+    assert!(
+        elapsed < config.connect_timeout + Duration::from_millis(1_500),
+        "{elapsed:?}"
+    );
+}
+
 #[tokio::test]
 async fn jetstream_unreachable_server_fails_fast() {
     // A port nobody listens on.
@@ -542,40 +559,397 @@ async fn jetstream_unreachable_server_fails_fast() {
         .local_addr()
         .unwrap()
         .port();
-    let mut config = JetStreamConfig::new(format!("nats://127.0.0.1:{port}"));
-    config.connect_timeout = Duration::from_secs(2);
-    #[allow(clippy::disallowed_methods)] // measuring the real connect time is the point
-    let started = std::time::Instant::now();
-    let err = JetStreamLog::open(&config).await.unwrap_err();
-    assert!(matches!(err, StoreError::Unavailable { .. }));
-    assert!(err.to_string().contains(&port.to_string()), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_open_fails_within_the_timeout(port).await;
+}
+
+/// A server that accepts the connection and never speaks: the open gives
+/// up at the connect timeout, not later.
+#[tokio::test]
+async fn jetstream_silent_server_fails_within_the_connect_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    assert_open_fails_within_the_timeout(port).await;
+    silent.abort();
+}
+
+/// What a pre-existing stream is set up with, for one row of the refusal table.
+struct BadStream {
+    what: &'static str,
+    /// The stream as someone else created it (from a config with our name
+    /// and subjects and the server's defaults).
+    set_up: fn(&mut async_nats::jetstream::stream::Config, &str),
+    /// Changed after creation (some settings can only be updated).
+    then: Option<fn(&mut async_nats::jetstream::stream::Config)>,
+    /// The opener: a writer (the daemon) or a reader (`confkeep replay`),
+    /// and the max_age it is configured with.
+    read_only: bool,
+    max_age: Option<Duration>,
+    /// The setting the refusal must name (`None`: the stream is accepted),
+    /// and a word its message must hold.
+    refused: Option<(&'static str, &'static str)>,
 }
 
 #[tokio::test]
-async fn jetstream_refuses_a_stream_that_drops_events() {
+async fn jetstream_refuses_streams_that_break_the_contract() {
+    use async_nats::jetstream::stream::{Config, DiscardPolicy, RetentionPolicy, StorageType};
+    const DAY: Duration = Duration::from_secs(86_400);
+    let row = |what, set_up, refused| BadStream {
+        what,
+        set_up,
+        then: None,
+        read_only: false,
+        max_age: None,
+        refused,
+    };
+    let rows = [
+        row(
+            "subjects elsewhere",
+            |c, name| c.subjects = vec![format!("other.{name}.>")],
+            Some(("subjects", "does not cover")),
+        ),
+        row(
+            "subjects of one tenant only",
+            |c, _| c.subjects = vec![c.subjects[0].replace(".>", ".acme.>")],
+            Some(("subjects", "does not cover")),
+        ),
+        row(
+            "work-queue retention",
+            |c, _| c.retention = RetentionPolicy::WorkQueue,
+            Some(("retention", "WorkQueue")),
+        ),
+        row(
+            "interest retention",
+            |c, _| c.retention = RetentionPolicy::Interest,
+            Some(("retention", "Interest")),
+        ),
+        row(
+            "memory storage",
+            |c, _| c.storage = StorageType::Memory,
+            Some(("storage", "memory")),
+        ),
+        row(
+            "discard old with max_msgs",
+            |c, _| c.max_messages = 1_000,
+            Some(("discard", "max_msgs = 1000")),
+        ),
+        row(
+            "discard old with max_bytes",
+            |c, _| c.max_bytes = 1 << 30,
+            Some(("discard", "max_bytes")),
+        ),
+        row(
+            "discard old with max_msgs_per_subject",
+            |c, _| c.max_messages_per_subject = 10,
+            Some(("discard", "max_msgs_per_subject = 10")),
+        ),
+        row(
+            "max_msgs_per_subject with discard new",
+            |c, _| {
+                c.discard = DiscardPolicy::New;
+                c.max_messages_per_subject = 10;
+            },
+            Some(("max_msgs_per_subject", "caps each device")),
+        ),
+        row(
+            "discard new with max_msgs (full refuses, never drops)",
+            |c, _| {
+                c.discard = DiscardPolicy::New;
+                c.max_messages = 1_000;
+            },
+            None,
+        ),
+        row(
+            "max_age set, configured forever",
+            |c, _| c.max_age = DAY,
+            Some(("max_age", "forever")),
+        ),
+        BadStream {
+            max_age: Some(DAY),
+            ..row(
+                "max_age forever, configured a day",
+                |_, _| {},
+                Some(("max_age", "86400")),
+            )
+        },
+        BadStream {
+            max_age: Some(DAY),
+            ..row("max_age as configured", |c, _| c.max_age = DAY, None)
+        },
+        BadStream {
+            read_only: true,
+            ..row("max_age, read only", |c, _| c.max_age = DAY, None)
+        },
+        BadStream {
+            read_only: true,
+            ..row(
+                "discard old with max_msgs, read only",
+                |c, _| c.max_messages = 1_000,
+                Some(("discard", "max_msgs")),
+            )
+        },
+        row(
+            "no_ack",
+            |c, _| c.no_ack = true,
+            Some(("no_ack", "acknowledged")),
+        ),
+        BadStream {
+            then: Some(|c| c.sealed = true),
+            ..row("sealed", |_, _| {}, Some(("sealed", "refuses appends")))
+        },
+        BadStream {
+            then: Some(|c| c.sealed = true),
+            read_only: true,
+            ..row("sealed, read only", |_, _| {}, None)
+        },
+    ];
     keep_account_alive().await;
-    let name = unique("refuse");
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    for row in rows {
+        let name = unique("refuse");
+        let mut config = JetStreamConfig::new(nats_url());
+        config.stream = format!("CONFORMANCE_{name}");
+        config.subject_prefix = format!("conformance.{}", name.to_lowercase());
+        config.read_only = row.read_only;
+        config.max_age = row.max_age;
+        let mut stream = Config {
+            name: config.stream.clone(),
+            subjects: vec![format!("{}.>", config.subject_prefix)],
+            ..Default::default()
+        };
+        (row.set_up)(&mut stream, &name.to_lowercase());
+        js.create_stream(stream.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{}: cannot create the stream: {e}", row.what));
+        if let Some(then) = row.then {
+            then(&mut stream);
+            js.update_stream(&stream)
+                .await
+                .unwrap_or_else(|e| panic!("{}: cannot update the stream: {e}", row.what));
+        }
+        let opened = JetStreamLog::open(&config).await;
+        js.delete_stream(&config.stream).await.unwrap();
+        match (row.refused, opened) {
+            (None, Ok(_)) => {}
+            (None, Err(e)) => panic!("{}: refused: {e}", row.what),
+            (Some((setting, _)), Ok(_)) => {
+                panic!(
+                    "{}: accepted, expected a refusal naming {setting}",
+                    row.what
+                )
+            }
+            (Some((want, word)), Err(err)) => {
+                match &err {
+                    StoreError::Misconfigured { setting, .. } => {
+                        assert_eq!(setting, want, "{}: {err}", row.what)
+                    }
+                    other => panic!("{}: expected a refusal, got {other:?}", row.what),
+                }
+                let text = err.to_string();
+                assert!(
+                    text.contains(&format!("setting {want} ")),
+                    "{}: {text}",
+                    row.what
+                );
+                assert!(text.contains(&config.stream), "{}: {text}", row.what);
+                assert!(text.contains(word), "{}: {text}", row.what);
+            }
+        }
+    }
+}
+
+/// A mirror is refused as such, not for the subjects it cannot have.
+#[tokio::test]
+async fn jetstream_refuses_a_mirror() {
+    use async_nats::jetstream::stream::{Config, Source};
+    keep_account_alive().await;
+    let name = unique("mirror");
     let mut config = JetStreamConfig::new(nats_url());
     config.stream = format!("CONFORMANCE_{name}");
     config.subject_prefix = format!("conformance.{}", name.to_lowercase());
-    let client = async_nats::connect(config.url.as_str()).await.unwrap();
+    let origin = format!("{}_ORIGIN", config.stream);
+    let client = async_nats::connect(nats_url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
-    js.create_stream(async_nats::jetstream::stream::Config {
-        name: config.stream.clone(),
+    js.create_stream(Config {
+        name: origin.clone(),
         subjects: vec![format!("{}.>", config.subject_prefix)],
-        max_messages_per_subject: 10,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    js.create_stream(Config {
+        name: config.stream.clone(),
+        mirror: Some(Source {
+            name: origin.clone(),
+            ..Default::default()
+        }),
         ..Default::default()
     })
     .await
     .unwrap();
     let err = JetStreamLog::open(&config).await.unwrap_err();
     js.delete_stream(&config.stream).await.unwrap();
+    js.delete_stream(&origin).await.unwrap();
     match &err {
-        StoreError::Misconfigured { setting, .. } => assert_eq!(setting, "discard"),
+        StoreError::Misconfigured { setting, .. } => assert_eq!(setting, "mirror", "{err}"),
         other => panic!("expected a refusal, got {other:?}"),
     }
-    assert!(err.to_string().contains("max_msgs_per_subject"), "{err}");
+}
+
+/// The subject an envelope of tenant `acme` is stored on.
+fn subject_of(config: &JetStreamConfig, dev: &str) -> String {
+    format!("{}.acme.{dev}", config.subject_prefix)
+}
+
+/// Every append carries `Nats-Msg-Id = <device>/<seq>` and the fence
+/// `Nats-Expected-Last-Subject-Sequence` (the stream sequence of the
+/// device's previous event).
+#[tokio::test]
+async fn jetstream_append_headers_name_the_event() {
+    let b = Backend::jetstream("headers").await;
+    let Kind::JetStream(config) = &b.kind else {
+        unreachable!()
+    };
+    let d = device("hdr");
+    b.log
+        .append(&d, 0, vec![env("hdr", 1, "n1"), env("hdr", 2, "n1")])
+        .await
+        .unwrap();
+    b.log
+        .append(&device("other"), 0, vec![env("other", 1, "n1")])
+        .await
+        .unwrap();
+    b.log
+        .append(&d, 2, vec![env("hdr", 3, "n1")])
+        .await
+        .unwrap();
+    let client = async_nats::connect(config.url.as_str()).await.unwrap();
+    let stream = async_nats::jetstream::new(client)
+        .get_stream(&config.stream)
+        .await
+        .unwrap();
+    let mut previous = 0;
+    for (global, e) in replay_all(&*b.log, 0).await {
+        let stored = stream.get_raw_message(global).await.unwrap();
+        assert_eq!(
+            stored.subject.as_str(),
+            subject_of(config, e.device.as_str())
+        );
+        let header = |name: &str| {
+            stored
+                .headers
+                .get(name)
+                .unwrap_or_else(|| panic!("sequence {global}: no {name} in {:?}", stored.headers))
+                .as_str()
+                .to_owned()
+        };
+        assert_eq!(header("Nats-Msg-Id"), format!("{}/{}", e.device, e.seq));
+        if e.device == d {
+            assert_eq!(
+                header("Nats-Expected-Last-Subject-Sequence"),
+                previous.to_string(),
+                "sequence {global}"
+            );
+            previous = global;
+        }
+    }
+}
+
+/// Publish `e` by hand exactly as `append` would (same bytes, same
+/// headers): the first try of an append whose acknowledgement was lost.
+async fn publish_as_append(
+    js: &async_nats::jetstream::Context,
+    config: &JetStreamConfig,
+    e: &Envelope,
+    fence: u64,
+) -> u64 {
+    let msg = async_nats::jetstream::message::PublishMessage::build()
+        .payload(e.encode().unwrap().into())
+        .message_id(format!("{}/{}", e.device, e.seq))
+        .expected_last_subject_sequence(fence);
+    js.send_publish(subject_of(config, e.device.as_str()), msg)
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .sequence
+}
+
+async fn stored_messages(js: &async_nats::jetstream::Context, config: &JetStreamConfig) -> u64 {
+    let mut stream = js.get_stream(&config.stream).await.unwrap();
+    stream.info().await.unwrap().state.messages
+}
+
+/// A retried append after a lost acknowledgement is not duplicated: by the
+/// same process (it knows the fence), by a new one (it does not), and after
+/// the server's duplicate window has passed.
+#[tokio::test]
+async fn jetstream_retry_after_a_lost_ack_is_not_duplicated() {
+    let b = Backend::jetstream("lost_ack").await;
+    let Kind::JetStream(config) = &b.kind else {
+        unreachable!()
+    };
+    let client = async_nats::connect(config.url.as_str()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let d = device("lost");
+    let all: Vec<Envelope> = (1..=4).map(|s| env("lost", s, "n1")).collect();
+
+    let s1 = b.log.append(&d, 0, all[..1].to_vec()).await.unwrap();
+    assert_eq!(s1, 1);
+    let g1 = replay_all(&*b.log, 0).await[0].0;
+    // The same process: the append reached the stream, its ack did not.
+    let g2 = publish_as_append(&js, config, &all[1], g1).await;
+    assert_eq!(b.log.append(&d, 1, all[1..2].to_vec()).await.unwrap(), 2);
+    assert_eq!(stored_messages(&js, config).await, 2);
+    // Its view of the fence is right: the next append goes through.
+    assert_eq!(b.log.append(&d, 2, all[2..3].to_vec()).await.unwrap(), 3);
+    let g3 = replay_all(&*b.log, 0).await[2].0;
+    assert!(g3 > g2);
+    // A new process (a restarted daemon) retries the append of the old one.
+    publish_as_append(&js, config, &all[3], g3).await;
+    let restarted = b.another().await;
+    assert_eq!(restarted.append(&d, 3, all[3..].to_vec()).await.unwrap(), 4);
+    assert_eq!(stored_messages(&js, config).await, 4);
+    assert_eq!(history(&*b.log, "lost").await, all);
+}
+
+#[tokio::test]
+async fn jetstream_retry_after_the_duplicate_window_is_not_duplicated() {
+    keep_account_alive().await;
+    let name = unique("lost_ack_late");
+    let mut config = JetStreamConfig::new(nats_url());
+    config.stream = format!("CONFORMANCE_{name}");
+    config.subject_prefix = format!("conformance.{}", name.to_lowercase());
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: config.stream.clone(),
+        subjects: vec![format!("{}.>", config.subject_prefix)],
+        duplicate_window: Duration::from_millis(200),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let b = Backend {
+        log: Arc::new(JetStreamLog::open(&config).await.unwrap()),
+        kind: Kind::JetStream(config.clone()),
+    };
+    let d = device("late");
+    let all: Vec<Envelope> = (1..=2).map(|s| env("late", s, "n1")).collect();
+    publish_as_append(&js, &config, &all[0], 0).await;
+    // Past the window the server no longer knows the Msg-Id: only the stored
+    // bytes tell a retry from a rival writer.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(b.log.append(&d, 0, all[..1].to_vec()).await.unwrap(), 1);
+    assert_eq!(stored_messages(&js, &config).await, 1);
+    assert_eq!(b.log.append(&d, 1, all[1..].to_vec()).await.unwrap(), 2);
+    assert_eq!(history(&*b.log, "late").await, all);
 }
 
 /// JetStream files a device under its tenant's subject; a later event under

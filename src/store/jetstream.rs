@@ -569,6 +569,15 @@ fn check_contract(found: &stream::Config, wanted: &JetStreamConfig) -> Result<()
             reason,
         })
     };
+    // First: a mirror has no subjects of its own, and "subjects" would
+    // name the wrong thing to change.
+    if found.mirror.is_some() {
+        return refuse("mirror", "a mirror refuses appends".to_owned());
+    }
+    // A sealed stream can still be read (an archive).
+    if found.sealed && !wanted.read_only {
+        return refuse("sealed", "a sealed stream refuses appends".to_owned());
+    }
     let ours = format!("{}.>", wanted.subject_prefix);
     if !found.subjects.iter().any(|s| subject_covers(s, &ours)) {
         return refuse(
@@ -630,17 +639,11 @@ fn check_contract(found: &stream::Config, wanted: &JetStreamConfig) -> Result<()
             ),
         );
     }
-    if found.no_ack {
+    if found.no_ack && !wanted.read_only {
         return refuse(
             "no_ack",
             "appends must be acknowledged to be known durable".to_owned(),
         );
-    }
-    if found.sealed {
-        return refuse("sealed", "a sealed stream refuses appends".to_owned());
-    }
-    if found.mirror.is_some() {
-        return refuse("mirror", "a mirror refuses appends".to_owned());
     }
     if found.num_replicas != wanted.replicas.max(1) {
         tracing::warn!(
