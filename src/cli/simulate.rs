@@ -1,13 +1,20 @@
 //! `confkeep simulate`: run a deterministic fleet simulation scenario.
 //!
-//! Prints the report as a table (or JSON with `--json`), optionally writes
-//! the coverage chart (`--svg`), and with `--policy` runs the same scenario
-//! and seed under a candidate policy and prints both side by side with the
-//! differences. Exit code 0 when every safety invariant held, 2 when one
-//! broke (each violation is printed with its seed and step), 1 on a bad
-//! scenario or policy file.
+//! Prints the report on stdout as a table (or JSON with `--json`), writes
+//! the coverage-over-time chart as an SVG (`<scenario name>.svg` in the
+//! current directory unless `--svg PATH` or `--no-svg`), and with
+//! `--policy` runs the same scenario and seed under a candidate policy and
+//! prints both side by side with the differences.
+//!
+//! stdout carries the report only, byte-identical for the same scenario,
+//! policy and seed; what differs between runs (events simulated per second
+//! of wall and CPU time) and where the chart went are printed on stderr.
+//! The report is printed before the chart is written. Exit code 0 when
+//! every safety invariant held, 2 when one broke (each violation is printed
+//! with its seed and step), 1 on a bad scenario or policy file or a chart
+//! that cannot be written.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -28,9 +35,13 @@ pub struct Args {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Write the coverage-over-time chart to this SVG file.
-    #[arg(long)]
+    /// Write the coverage-over-time chart to this SVG file (default: the
+    /// scenario's name with `.svg`, in the current directory).
+    #[arg(long, conflicts_with = "no_svg")]
     pub svg: Option<PathBuf>,
+    /// Do not write the chart.
+    #[arg(long)]
+    pub no_svg: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
@@ -41,6 +52,33 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         .context("the simulation thread stopped")?
 }
 
+/// Where the chart goes: `--svg`, or `<name>.svg` here (the name reduced
+/// to characters safe in a file name), or nowhere with `--no-svg`.
+fn chart_path(args: &Args, scenario: &Scenario) -> Option<PathBuf> {
+    if args.no_svg {
+        return None;
+    }
+    if let Some(path) = &args.svg {
+        return Some(path.clone());
+    }
+    let stem: String = scenario
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let stem = stem.trim_start_matches('.');
+    Some(PathBuf::from(format!(
+        "{}.svg",
+        if stem.is_empty() { "simulation" } else { stem }
+    )))
+}
+
 fn run_blocking(args: Args) -> anyhow::Result<i32> {
     let scenario = Scenario::load(&args.scenario)?;
     let candidate = match &args.policy {
@@ -48,44 +86,49 @@ fn run_blocking(args: Args) -> anyhow::Result<i32> {
         None => None,
     };
     let seed = args.seed.unwrap_or(scenario.seed);
-    let current = simulation::run_timed(&scenario, seed, None);
+    let svg = chart_path(&args, &scenario);
+    let (current, speed) = simulation::run_timed(&scenario, seed, None);
     let safe;
     match candidate {
         None => {
+            eprintln!("{}", speed.line());
             safe = current.is_safe();
-            if let Some(path) = &args.svg {
-                simulation::chart::write_svg(path, &[("current policy", &current)])?;
-            }
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&current)?);
             } else {
                 print!("{}", current.table());
             }
+            if let Some(path) = &svg {
+                simulation::chart::write_svg(path, &[("current policy", &current)])?;
+                chart_written(path);
+            }
         }
         Some(policy) => {
-            let candidate = simulation::run_timed(&scenario, seed, Some(&policy));
+            eprintln!("current policy: {}", speed.line());
+            let (candidate, speed) = simulation::run_timed(&scenario, seed, Some(&policy));
+            eprintln!("candidate policy: {}", speed.line());
             safe = current.is_safe() && candidate.is_safe();
-            if let Some(path) = &args.svg {
-                simulation::chart::write_svg(
-                    path,
-                    &[
-                        ("current policy", &current),
-                        ("candidate policy", &candidate),
-                    ],
-                )?;
-            }
             let comparison = Comparison::new(current, candidate);
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&comparison)?);
             } else {
                 print!("{}", comparison.table());
             }
+            if let Some(path) = &svg {
+                simulation::chart::write_svg(
+                    path,
+                    &[
+                        ("current policy", &comparison.current),
+                        ("candidate policy", &comparison.candidate),
+                    ],
+                )?;
+                chart_written(path);
+            }
         }
     }
-    if let Some(path) = &args.svg
-        && !args.json
-    {
-        println!("coverage chart written to {}", path.display());
-    }
     Ok(if safe { 0 } else { 2 })
+}
+
+fn chart_written(path: &Path) {
+    eprintln!("coverage chart written to {}", path.display());
 }

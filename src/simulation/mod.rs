@@ -14,7 +14,8 @@
 //! - [`chart`]: coverage over time as an SVG.
 //!
 //! The same scenario, policy and seed give a byte-identical event log (its
-//! SHA-256 is in the report) and an identical report.
+//! SHA-256 is in the report) and a byte-identical report; how fast the
+//! harness ran ([`Speed`]) is measured apart by [`run_timed`].
 
 pub mod chart;
 pub mod harness;
@@ -22,39 +23,41 @@ pub mod model;
 pub mod report;
 pub mod scenario;
 
-pub use report::{Comparison, Report, Violation};
+pub use report::{Comparison, Report, Speed, Violation};
 pub use scenario::{Scenario, ScenarioError, SimDuration, load_policy};
 
 use crate::domain::RetryPolicy;
 
 /// Run `scenario` from `seed` under `policy` (`None`: the scenario's own).
-/// `speed` in the report is left at zero (see [`run_timed`]).
 pub fn run(scenario: &Scenario, seed: u64, policy: Option<&RetryPolicy>) -> Report {
     let policy = policy.unwrap_or(&scenario.policy).clone();
     harness::Harness::new(scenario, seed, policy).run()
 }
 
 /// [`run`], measuring the harness's own speed (wall-clock and CPU time).
-pub fn run_timed(scenario: &Scenario, seed: u64, policy: Option<&RetryPolicy>) -> Report {
+/// The speed is not part of the report, which stays a function of the
+/// scenario, policy and seed alone.
+pub fn run_timed(scenario: &Scenario, seed: u64, policy: Option<&RetryPolicy>) -> (Report, Speed) {
     // Measures the harness, never feeds a decision: the run itself only
     // knows virtual time.
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
     let cpu_before = thread_cpu_secs();
-    let mut report = run(scenario, seed, policy);
+    let report = run(scenario, seed, policy);
     let wall = started.elapsed().as_secs_f64();
     let cpu = thread_cpu_secs()
         .zip(cpu_before)
         .map(|(after, before)| after - before);
     let events = report.events as f64;
     let rate = |secs: f64| if secs > 0.0 { events / secs } else { 0.0 };
-    report.speed = report::Speed {
+    let speed = Speed {
+        events: report.events,
         wall_secs: wall,
         cpu_secs: cpu,
         events_per_sec: rate(wall),
         events_per_cpu_sec: cpu.map(rate),
     };
-    report
+    (report, speed)
 }
 
 /// CPU time (user + system) of the calling thread, from

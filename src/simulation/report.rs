@@ -1,9 +1,10 @@
 //! What a simulation run found: a table for people, JSON for tools, and a
 //! side-by-side comparison of two policies.
 //!
-//! Everything in a [`Report`] except [`Speed`] is a function of the
-//! scenario, the policy and the seed: two runs give byte-identical JSON
-//! once `speed` is left out (the determinism test checks it).
+//! Everything in a [`Report`] is a function of the scenario, the policy and
+//! the seed: two runs give a byte-identical table and JSON (the determinism
+//! tests check it). How fast the harness ran is a [`Speed`], kept out of the
+//! report: the CLI prints it on stderr.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -41,9 +42,12 @@ impl std::fmt::Display for Violation {
     }
 }
 
-/// How fast the harness ran (not deterministic, so kept apart).
+/// How fast the harness ran: wall-clock figures, different on every run,
+/// so never part of a [`Report`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Speed {
+    /// Events the run appended (the report's `events`).
+    pub events: u64,
     pub wall_secs: f64,
     /// CPU time of the simulating thread (Linux; `None` elsewhere): on a
     /// shared machine this, not the wall time, says what one core needs.
@@ -52,6 +56,24 @@ pub struct Speed {
     pub events_per_sec: f64,
     /// Simulated events per second of CPU time.
     pub events_per_cpu_sec: Option<f64>,
+}
+
+impl Speed {
+    /// One line for people: `simulated 2415934 events in 6.81 s (4.49 s
+    /// CPU): 354820 events/s, 538070 per CPU-second`.
+    pub fn line(&self) -> String {
+        let cpu = match (self.cpu_secs, self.events_per_cpu_sec) {
+            (Some(secs), Some(rate)) => (
+                format!(" ({secs:.2} s CPU)"),
+                format!(", {rate:.0} per CPU-second"),
+            ),
+            _ => (String::new(), String::new()),
+        };
+        format!(
+            "simulated {} events in {:.2} s{}: {:.0} events/s{}",
+            self.events, self.wall_secs, cpu.0, self.events_per_sec, cpu.1
+        )
+    }
 }
 
 /// The raw measures a run hands over.
@@ -138,7 +160,6 @@ pub struct Report {
     pub violations: Vec<Violation>,
     /// SHA-256 of the event log as JSON lines.
     pub event_log_sha256: String,
-    pub speed: Speed,
     /// `(days since start, coverage)`, for the chart; not in the JSON.
     #[serde(skip)]
     pub coverage_series: Vec<(f64, f64)>,
@@ -207,7 +228,6 @@ impl Report {
             invariant_violations: m.violation_count,
             violations: m.violations,
             event_log_sha256: m.event_log_sha256,
-            speed: Speed::default(),
             coverage_series: m
                 .coverage
                 .iter()
@@ -318,17 +338,6 @@ impl Report {
             out,
             "  {:<width$}  {}",
             "event log sha256", self.event_log_sha256
-        );
-        let cpu = match (self.speed.cpu_secs, self.speed.events_per_cpu_sec) {
-            (Some(secs), Some(rate)) => {
-                format!(", {secs:.2} s CPU: {rate:.0} events per CPU-second")
-            }
-            _ => String::new(),
-        };
-        let _ = writeln!(
-            out,
-            "  {:<width$}  {:.0} events/s ({:.2} s wall{cpu})",
-            "simulated", self.speed.events_per_sec, self.speed.wall_secs
         );
         push_violations(&mut out, self);
         out

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
-use crate::domain::RetryPolicy;
+use crate::domain::{PolicyError, RetryPolicy};
 
 /// A scenario or policy file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -399,7 +399,7 @@ impl Scenario {
         }
         self.policy
             .validate()
-            .map_err(|e| invalid(file, "policy", e.to_string()))?;
+            .map_err(|e| policy_invalid(file, "policy.", &e))?;
         check_dist(file, "attempt.duration", &self.attempt.duration)?;
         check_rates(file, "attempt.failures", &self.attempt.failures)?;
         let mut total_share = 0.0;
@@ -470,6 +470,26 @@ impl Scenario {
         Ok(())
     }
 
+    /// A smaller (or larger) copy of this scenario: `devices` devices over
+    /// `duration`, with the file's shape per device kept. Group shares and
+    /// the fault schedule stay as written (times from the start: a fault
+    /// after `duration` does not happen), triggers keep their rate per
+    /// device, and `max_concurrent` keeps the devices per slot (at least 2,
+    /// or the file's value when lower, so concurrency is still exercised).
+    /// Tests run the shipped files this way, in seconds.
+    pub fn scaled(&self, devices: u32, duration: SimDuration) -> Scenario {
+        let factor = f64::from(devices) / f64::from(self.devices.max(1));
+        let mut s = self.clone();
+        s.devices = devices;
+        s.duration = duration;
+        let slots = (f64::from(self.policy.max_concurrent) * factor).round() as u32;
+        s.policy.max_concurrent = slots.max(self.policy.max_concurrent.min(2));
+        if let Some(t) = &mut s.triggers {
+            t.per_day *= factor;
+        }
+        s
+    }
+
     /// The freshness yardstick of the coverage measure.
     pub fn fresh_within(&self) -> SimDuration {
         self.report.fresh_within.unwrap_or(SimDuration::from_secs(
@@ -535,25 +555,38 @@ pub fn load_policy(file: &Path) -> Result<RetryPolicy, ScenarioError> {
         source,
     })?;
     let table: toml::Table = parse_toml(file, &text)?;
-    let policy: RetryPolicy = match table.get("policy") {
-        Some(value) => {
-            let text = toml::to_string(&toml::Table::from_iter([(
-                "policy".to_owned(),
-                value.clone(),
-            )]))
-            .map_err(|e| invalid(file, "policy", e.to_string()))?;
-            #[derive(Deserialize)]
-            struct Wrapper {
-                policy: RetryPolicy,
-            }
-            parse_toml::<Wrapper>(file, &text)?.policy
+    let (prefix, policy) = if table.contains_key("policy") {
+        // Parsed from the file itself, so an error points at its own line;
+        // the file's other tables (a daemon configuration's) are ignored.
+        #[derive(Deserialize)]
+        struct WithPolicy {
+            policy: RetryPolicy,
+            #[serde(flatten)]
+            _rest: toml::Table,
         }
-        None => parse_toml(file, &text)?,
+        ("policy.", parse_toml::<WithPolicy>(file, &text)?.policy)
+    } else {
+        ("", parse_toml::<RetryPolicy>(file, &text)?)
     };
     policy
         .validate()
-        .map_err(|e| invalid(file, "policy", e.to_string()))?;
+        .map_err(|e| policy_invalid(file, prefix, &e))?;
     Ok(policy)
+}
+
+/// A policy that cannot work, keyed by its field (`prefix` + the field:
+/// `policy.max_concurrent`, or `max_concurrent` in a bare policy file); the
+/// message says what is expected.
+fn policy_invalid(file: &Path, prefix: &str, e: &PolicyError) -> ScenarioError {
+    let field = match e {
+        PolicyError::ZeroInterval => "interval_secs".to_owned(),
+        PolicyError::EmptyLadder => "backoff_secs".to_owned(),
+        PolicyError::ZeroBackoff { index } => format!("backoff_secs[{index}]"),
+        PolicyError::JitterInverted { .. } => "jitter_min_secs".to_owned(),
+        PolicyError::ZeroConcurrency => "max_concurrent".to_owned(),
+        PolicyError::ZeroCommandTimeout => "command_timeout_secs".to_owned(),
+    };
+    invalid(file, format!("{prefix}{field}"), e.to_string())
 }
 
 #[cfg(test)]
