@@ -75,10 +75,12 @@ async fn bare_once(
 }
 
 /// The bare russh loop: every device once, `CONCURRENCY` at a time.
-async fn bare_loop(fleet: &SimFleetHandle) -> f64 {
+/// Backups per second and CPU µs per backup (client and simulated server).
+async fn bare_loop(fleet: &SimFleetHandle) -> (f64, f64) {
     use futures::StreamExt;
     let config = Collector::new().ssh_config(false);
     let t0 = Instant::now();
+    let ticks0 = cpu_ticks();
     let total: usize = futures::stream::iter(
         fleet
             .devices()
@@ -89,12 +91,22 @@ async fn bare_loop(fleet: &SimFleetHandle) -> f64 {
     .fold(0, |a, b| async move { a + b })
     .await;
     assert!(total > 0);
-    DEVICES as f64 / t0.elapsed().as_secs_f64()
+    let cpu_s = cpu_ticks().saturating_sub(ticks0) as f64 / 100.0;
+    println!(
+        "bare: {:.2} s wall, {cpu_s:.2} s CPU ({:.0} % of 2 cores), {:.0} µs CPU per backup",
+        t0.elapsed().as_secs_f64(),
+        cpu_s / t0.elapsed().as_secs_f64() / 2.0 * 100.0,
+        cpu_s * 1e6 / DEVICES as f64
+    );
+    (
+        DEVICES as f64 / t0.elapsed().as_secs_f64(),
+        cpu_s * 1e6 / DEVICES as f64,
+    )
 }
 
 /// The whole pipeline: the daemon with `CONCURRENCY` slots, every device
 /// due at once (enrolment jitter 0), until every device has its snapshot.
-async fn pipeline(fleet: &SimFleetHandle) -> f64 {
+async fn pipeline(fleet: &SimFleetHandle) -> (f64, f64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let inventory = dir.path().join("inventory.toml");
     std::fs::write(&inventory, inventory_toml(fleet.devices())).expect("inventory");
@@ -116,6 +128,7 @@ async fn pipeline(fleet: &SimFleetHandle) -> f64 {
         },
     };
     let t0 = Instant::now();
+    let ticks0 = cpu_ticks();
     let mut daemon = confkeep::daemon::start(config, Arc::new(SystemClock))
         .await
         .expect("daemon");
@@ -133,6 +146,13 @@ async fn pipeline(fleet: &SimFleetHandle) -> f64 {
         }
     }
     let per_s = DEVICES as f64 / t0.elapsed().as_secs_f64();
+    let cpu_s = cpu_ticks().saturating_sub(ticks0) as f64 / 100.0;
+    println!(
+        "pipeline: {:.2} s wall, {cpu_s:.2} s CPU ({:.0} % of 2 cores), {:.0} µs CPU per backup",
+        t0.elapsed().as_secs_f64(),
+        cpu_s / t0.elapsed().as_secs_f64() / 2.0 * 100.0,
+        cpu_s * 1e6 / DEVICES as f64
+    );
     let failed = daemon
         .status
         .lock()
@@ -140,7 +160,7 @@ async fn pipeline(fleet: &SimFleetHandle) -> f64 {
         .unwrap_or(0);
     assert_eq!(failed, 0, "pipeline attempts failed");
     daemon.shutdown().await.expect("shutdown");
-    per_s
+    (per_s, cpu_s * 1e6 / DEVICES as f64)
 }
 
 /// Reads a field (in kB) of /proc/self/status.
@@ -255,7 +275,7 @@ fn main() {
         .expect("runtime");
     // Idle first, in a fresh process, so that its resident memory is its own.
     let (rss, cpu, enrol_per_s) = rt.block_on(idle_100k());
-    let (bare, piped) = rt.block_on(async {
+    let ((bare, bare_cpu), (piped, piped_cpu)) = rt.block_on(async {
         let fleet = SimFleet::start(FleetSpec::generated(DEVICES, 11))
             .await
             .expect("simulated fleet");
@@ -267,9 +287,11 @@ fn main() {
         let piped_b = pipeline(&fleet).await;
         fleet.shutdown().await;
         println!(
-            "pipeline: {piped_a:.0} and {piped_b:.0} backups/s; bare russh loop: {bare_a:.0} and {bare_b:.0} /s (concurrency {CONCURRENCY}, {DEVICES} devices)"
+            "pipeline: {:.0} and {:.0} backups/s; bare russh loop: {:.0} and {:.0} /s (concurrency {CONCURRENCY}, {DEVICES} devices)",
+            piped_a.0, piped_b.0, bare_a.0, bare_b.0
         );
-        ((bare_a + bare_b) / 2.0, (piped_a + piped_b) / 2.0)
+        let mean = |a: (f64, f64), b: (f64, f64)| ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0);
+        (mean(bare_a, bare_b), mean(piped_a, piped_b))
     });
     println!();
     println!("| figure | value |");
@@ -277,6 +299,8 @@ fn main() {
     println!("| pipeline backups per s ({DEVICES} due at once, c{CONCURRENCY}) | {piped:.0} |");
     println!("| bare russh loop per s (same fleet, c{CONCURRENCY}) | {bare:.0} |");
     println!("| pipeline ratio | {:.2} |", piped / bare);
+    println!("| CPU µs per backup, pipeline | {piped_cpu:.0} |");
+    println!("| CPU µs per backup, bare loop | {bare_cpu:.0} |");
     println!("| idle 100k RSS (bytes) | {rss} |");
     println!("| idle CPU share | {cpu:.4} |");
     println!("| enrolments per s | {enrol_per_s:.0} |");
@@ -287,6 +311,8 @@ fn main() {
             "pipeline_per_s": piped,
             "bare_per_s": bare,
             "pipeline_ratio": piped / bare,
+            "pipeline_cpu_us_per_backup": piped_cpu,
+            "bare_cpu_us_per_backup": bare_cpu,
             "idle_100k_rss_bytes": rss,
             "idle_cpu_share": cpu,
             "enrol_per_s": enrol_per_s,
