@@ -378,11 +378,20 @@ async fn output_past_the_cap_is_too_large() {
     assert_eq!(failure.stage, Stage::Read);
 }
 
+/// The real exports' folder: `$CONFKEEP_FIXTURES` (which must then exist,
+/// as in tests/normalize.rs), else `../shared/fixtures/routeros` beside the
+/// checkout when present.
 fn fixtures_dir() -> Option<PathBuf> {
-    let dir = match std::env::var("CONFKEEP_FIXTURES") {
-        Ok(dir) => PathBuf::from(dir),
-        Err(_) => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/routeros"),
-    };
+    if let Some(dir) = std::env::var_os("CONFKEEP_FIXTURES") {
+        let dir = PathBuf::from(dir);
+        assert!(
+            dir.is_dir(),
+            "CONFKEEP_FIXTURES={} is not a folder",
+            dir.display()
+        );
+        return Some(dir);
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/routeros");
     dir.is_dir().then_some(dir)
 }
 
