@@ -60,10 +60,17 @@ pub fn run_timed(scenario: &Scenario, seed: u64, policy: Option<&RetryPolicy>) -
     (report, speed)
 }
 
-/// CPU time (user + system) of the calling thread, from
+/// CPU time (user + system) of the calling thread: from
+/// `/proc/thread-self/schedstat` (nanoseconds), else from
 /// `/proc/thread-self/stat` (clock ticks of 10 ms); `None` where there is
-/// no such file.
+/// neither.
 fn thread_cpu_secs() -> Option<f64> {
+    if let Some(ns) = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<u64>().ok())
+    {
+        return Some(ns as f64 / 1e9);
+    }
     let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
     // The command name may hold spaces; the fields after it are plain.
     let rest = stat.rsplit_once(')')?.1;
