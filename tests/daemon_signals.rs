@@ -193,8 +193,7 @@ async fn sigterm_lets_running_attempts_finish_within_the_grace() {
     let last = |id: &str| {
         events
             .iter()
-            .filter(|e| e.device.as_str() == id)
-            .next_back()
+            .rfind(|e| e.device.as_str() == id)
             .cloned()
             .unwrap()
     };
