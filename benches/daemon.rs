@@ -133,11 +133,7 @@ async fn pipeline(fleet: &SimFleetHandle) -> (f64, f64) {
         .await
         .expect("daemon");
     loop {
-        let done = daemon
-            .status
-            .lock()
-            .map(|b| b.summary(confkeep::domain::Timestamp(0)).backups_succeeded)
-            .unwrap_or(0);
+        let done = daemon.status.lock().map(|b| b.backups().0).unwrap_or(0);
         if done as usize >= DEVICES {
             break;
         }
@@ -153,11 +149,7 @@ async fn pipeline(fleet: &SimFleetHandle) -> (f64, f64) {
         cpu_s / t0.elapsed().as_secs_f64() / 2.0 * 100.0,
         cpu_s * 1e6 / DEVICES as f64
     );
-    let failed = daemon
-        .status
-        .lock()
-        .map(|b| b.summary(confkeep::domain::Timestamp(0)).backups_failed)
-        .unwrap_or(0);
+    let failed = daemon.status.lock().map(|b| b.backups().1).unwrap_or(0);
     assert_eq!(failed, 0, "pipeline attempts failed");
     daemon.shutdown().await.expect("shutdown");
     (per_s, cpu_s * 1e6 / DEVICES as f64)

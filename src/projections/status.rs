@@ -131,6 +131,12 @@ impl StatusBoard {
         self.rows.insert(state.device.clone(), row);
     }
 
+    /// Attempts that collected, failed and were skipped, without the cost
+    /// of a [`summary`](Self::summary) (which visits every device).
+    pub fn backups(&self) -> (u64, u64, u64) {
+        (self.succeeded, self.failed, self.skipped)
+    }
+
     pub fn get(&self, device: &DeviceId) -> Option<&DeviceStatus> {
         self.rows.get(device)
     }
