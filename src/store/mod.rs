@@ -200,7 +200,11 @@ impl StoreConfig {
     /// Where the log is, for messages.
     pub fn describe(&self) -> String {
         match self {
-            StoreConfig::JetStream(c) => format!("JetStream stream {} at {}", c.stream, c.url),
+            StoreConfig::JetStream(c) => format!(
+                "JetStream stream {} at {}",
+                c.stream,
+                crate::redact::redact_url(&c.url)
+            ),
             StoreConfig::Embedded { data_dir } => {
                 format!("{}", data_dir.join(embedded::FILE_NAME).display())
             }
