@@ -8,6 +8,9 @@
 //!   same window.
 //! - replay into machines (read + decode + `step`): 1 000 000 envelopes.
 //!   JetStream's baseline: a raw ordered-consumer read of the same stream.
+//! - embedded: the baselines are bare redb on the same kind of file: the
+//!   same rows inserted in commits of `window` events with the same
+//!   durability, and one range read of the same events table.
 //!
 //! `cargo bench --bench log` runs the full sizes (JetStream needs
 //! `NATS_URL`); `cargo test` runs this binary with small sizes as a smoke
@@ -23,6 +26,7 @@ use confkeep::domain::{DeviceId, Envelope, TenantId, Timestamp};
 use confkeep::store::fold::{Fold, sample_history};
 use confkeep::store::{EmbeddedLog, EventLog, JetStreamConfig, JetStreamLog};
 use futures::{StreamExt, TryStreamExt};
+use redb::ReadableDatabase;
 
 struct Sizes {
     devices: u64,
@@ -94,16 +98,96 @@ struct Row {
     baseline: Option<f64>,
 }
 
-async fn embedded(sizes: &Sizes, rows: &mut Vec<Row>) -> (f64, f64) {
+/// The embedded log's tables, as `src/store/embedded.rs` defines them.
+const EVENTS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
+const DEVICE_EVENTS: redb::TableDefinition<(&str, u64), u64> =
+    redb::TableDefinition::new("device_events");
+/// The embedded log's page cache.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+fn raw_db(path: &std::path::Path) -> redb::Database {
+    redb::Builder::new()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)
+        .unwrap()
+}
+
+/// Bare redb: the same rows (event and device index) in the order a fleet
+/// appends them, `group` events per commit with the default durability
+/// (fsync on commit), the group size the embedded log reaches at best with
+/// `group` appends in flight. Encoding happens before the clock starts.
+fn raw_redb_append(
+    path: &std::path::Path,
+    work: &[(DeviceId, Vec<Envelope>)],
+    group: usize,
+) -> f64 {
+    let rounds = work.first().map_or(0, |(_, e)| e.len());
+    let mut rows = Vec::with_capacity(rounds * work.len());
+    for r in 0..rounds {
+        for (d, envs) in work {
+            rows.push((d.as_str(), envs[r].seq, envs[r].encode().unwrap()));
+        }
+    }
+    let db = raw_db(path);
+    let started = now();
+    let mut global = 0u64;
+    for chunk in rows.chunks(group) {
+        let tx = db.begin_write().unwrap();
+        {
+            let mut events = tx.open_table(EVENTS).unwrap();
+            let mut index = tx.open_table(DEVICE_EVENTS).unwrap();
+            for (device, seq, bytes) in chunk {
+                global += 1;
+                events.insert(global, bytes.as_slice()).unwrap();
+                index.insert((*device, *seq), global).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+    rows.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Bare redb: one range read over the whole events table, touching every
+/// value (no decoding).
+fn raw_redb_read(path: &std::path::Path, expected: u64) -> f64 {
+    let db = raw_db(path);
+    let started = now();
+    let tx = db.begin_read().unwrap();
+    let table = tx.open_table(EVENTS).unwrap();
+    let mut n = 0u64;
+    for row in table.range(1..).unwrap() {
+        let (_, value) = row.unwrap();
+        std::hint::black_box(value.value());
+        n += 1;
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    assert_eq!(n, expected);
+    rate
+}
+
+async fn embedded(sizes: &Sizes, rows: &mut Vec<Row>) -> (f64, f64, f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open_dir(dir.path()).unwrap());
     let per_device = sizes.append_events / sizes.devices;
     let work = histories(sizes.devices, per_device);
-    let append = append_pipelined(log.clone(), &work, sizes.window).await;
+    // Alternate ours and raw (the fsyncs are noisy), keep the best of each.
+    let (mut append, mut raw_append) = (0f64, 0f64);
+    for round in 0..2 {
+        let raw_path = dir.path().join(format!("raw-{round}.redb"));
+        raw_append = raw_append.max(raw_redb_append(&raw_path, &work, sizes.window));
+        std::fs::remove_file(&raw_path).unwrap();
+        let ours = if round == 0 {
+            log.clone()
+        } else {
+            let other = dir.path().join("append-round-1");
+            Arc::new(EmbeddedLog::open_dir(&other).unwrap())
+        };
+        append = append.max(append_pipelined(ours, &work, sizes.window).await);
+    }
     rows.push(Row {
         what: "embedded append (events/s)",
         ours: append,
-        baseline: None,
+        baseline: Some(raw_append),
     });
     // Fill up to the replay size in large batches, then replay.
     let rest = (sizes.replay_events - sizes.append_events) / sizes.devices;
@@ -114,25 +198,33 @@ async fn embedded(sizes: &Sizes, rows: &mut Vec<Row>) -> (f64, f64) {
             .unwrap();
     }
     let expected = sizes.devices * (per_device + rest);
-    let started = now();
-    let read = log.replay(0).fold(0u64, |n, item| async move {
-        std::hint::black_box(item.expect("replay"));
-        n + 1
-    });
-    assert_eq!(read.await, expected);
-    let read_only = expected as f64 / started.elapsed().as_secs_f64();
+    drop(log);
+    let path = dir.path().join(confkeep::store::embedded::FILE_NAME);
+    let (mut raw_read, mut read_only, mut replay) = (0f64, 0f64, 0f64);
+    for _ in 0..2 {
+        // redb takes the file for one handle: the log is closed meanwhile.
+        raw_read = raw_read.max(raw_redb_read(&path, expected));
+        let log = EmbeddedLog::open_dir(dir.path()).unwrap();
+        let started = now();
+        let read = log.replay(0).fold(0u64, |n, item| async move {
+            std::hint::black_box(item.expect("replay"));
+            n + 1
+        });
+        assert_eq!(read.await, expected);
+        read_only = read_only.max(expected as f64 / started.elapsed().as_secs_f64());
+        replay = replay.max(replay_into_machines(&log, expected).await.0);
+    }
     rows.push(Row {
         what: "embedded replay, read + decode only (events/s)",
         ours: read_only,
-        baseline: None,
+        baseline: Some(raw_read),
     });
-    let (replay, _) = replay_into_machines(&*log, expected).await;
     rows.push(Row {
         what: "embedded replay into machines (events/s)",
         ours: replay,
-        baseline: None,
+        baseline: Some(raw_read),
     });
-    (append, replay)
+    (append, replay, append / raw_append, replay / raw_read)
 }
 
 /// Where replay time goes: decoding alone and folding alone, on the same
@@ -366,16 +458,21 @@ fn main() {
     let url = std::env::var("NATS_URL")
         .expect("NATS_URL must point at a nats-server with JetStream (scripts/test starts one)");
     let mut rows = Vec::new();
+    // CONFKEEP_BENCH_ONLY=embedded or =jetstream runs one backend (for quick
+    // looks only: the JSON line then reports no figures for the other).
+    let only = std::env::var("CONFKEEP_BENCH_ONLY").unwrap_or_default();
     breakdown(&sizes, &mut rows);
-    let (embedded_append, embedded_replay) = rt.block_on(embedded(&sizes, &mut rows));
-    // CONFKEEP_BENCH_ONLY=embedded skips JetStream (for quick looks only:
-    // the JSON line then reports no JetStream figures).
-    let (append_ratio, replay_ratio, replay_secs) =
-        if std::env::var("CONFKEEP_BENCH_ONLY").is_ok_and(|v| v == "embedded") {
-            (f64::NAN, f64::NAN, f64::NAN)
+    let (embedded_append, embedded_replay, embedded_append_ratio, embedded_replay_ratio) =
+        if only == "jetstream" {
+            (f64::NAN, f64::NAN, f64::NAN, f64::NAN)
         } else {
-            rt.block_on(jetstream(&url, &sizes, &mut rows))
+            rt.block_on(embedded(&sizes, &mut rows))
         };
+    let (append_ratio, replay_ratio, replay_secs) = if only == "embedded" {
+        (f64::NAN, f64::NAN, f64::NAN)
+    } else {
+        rt.block_on(jetstream(&url, &sizes, &mut rows))
+    };
 
     println!(
         "{:<44} {:>12} {:>12} {:>7}",
@@ -409,6 +506,8 @@ fn main() {
             "jetstream_replay_1m_s": replay_secs,
             "embedded_append_per_s": embedded_append,
             "embedded_replay_per_s": embedded_replay,
+            "embedded_append_ratio": embedded_append_ratio,
+            "embedded_replay_ratio": embedded_replay_ratio,
         })
     );
 }

@@ -90,10 +90,16 @@ impl Fold {
         differences: &mut Vec<Difference>,
     ) -> After {
         self.events += 1;
-        let state = self
-            .states
-            .entry(env.device.clone())
-            .or_insert_with(|| DeviceState::new(env.device.clone(), env.tenant.clone()));
+        // Look up before inserting: `entry` would clone the key every time.
+        if !self.states.contains_key(&env.device) {
+            self.states.insert(
+                env.device.clone(),
+                DeviceState::new(env.device.clone(), env.tenant.clone()),
+            );
+        }
+        let Some(state) = self.states.get_mut(&env.device) else {
+            unreachable!("inserted above")
+        };
         if verify && env.seq != state.seq + 1 {
             differences.push(Difference {
                 device: env.device.clone(),

@@ -23,7 +23,10 @@ use std::time::Duration;
 
 use async_nats::jetstream::{
     self,
-    consumer::{DeliverPolicy, pull::OrderedConfig},
+    consumer::{
+        DeliverPolicy,
+        pull::{OrderedConfig, OrderedError},
+    },
     context::PublishErrorKind,
     message::PublishMessage,
     stream::{self, DiscardPolicy, LastRawMessageErrorKind, RetentionPolicy, StorageType},
@@ -447,9 +450,11 @@ impl JetStreamLog {
     /// An ordered consumer over `filter` from `start`, decoding as it goes;
     /// `bounded` stops after the messages that existed when it was created.
     ///
-    /// The consumer runs in a task of its own that decodes whatever has
-    /// arrived and hands it over in chunks, so decoding overlaps with what
-    /// the caller does with the events (folding them into machines).
+    /// The consumer runs in a task of its own that only pulls: it hands the
+    /// messages over in chunks as they arrive and polls again at once, so
+    /// its next pull request leaves while the caller decodes and folds the
+    /// last chunk (an ordered consumer asks for 500 messages at a time: a
+    /// reader busy decoding leaves the server waiting for the request).
     fn read(
         &self,
         filter: String,
@@ -457,7 +462,7 @@ impl JetStreamLog {
         bounded: bool,
     ) -> BoxStream<'static, Result<Positioned, StoreError>> {
         let log = self.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Result<Positioned, StoreError>>>(8);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(16);
         let reader = async move {
             let deliver_policy = if start <= 1 {
                 DeliverPolicy::All
@@ -467,7 +472,9 @@ impl JetStreamLog {
                 }
             };
             let cannot_read = |e: &dyn std::fmt::Display| {
-                StoreError::unavailable(format!("cannot read {filter} from the stream: {e}"))
+                Chunk::Failed(StoreError::unavailable(format!(
+                    "cannot read {filter} from the stream: {e}"
+                )))
             };
             let consumer = match log
                 .inner
@@ -481,7 +488,7 @@ impl JetStreamLog {
             {
                 Ok(c) => c,
                 Err(e) => {
-                    let _ = tx.send(vec![Err(cannot_read(&e))]).await;
+                    let _ = tx.send(cannot_read(&e)).await;
                     return;
                 }
             };
@@ -489,17 +496,16 @@ impl JetStreamLog {
             let messages = match consumer.messages().await {
                 Ok(m) => m,
                 Err(e) => {
-                    let _ = tx.send(vec![Err(cannot_read(&e))]).await;
+                    let _ = tx.send(cannot_read(&e)).await;
                     return;
                 }
             };
             let limit = if bounded { pending } else { u64::MAX };
-            let stream_name = log.inner.stream_name.clone();
             let mut chunks = messages
                 .take(usize::try_from(limit).unwrap_or(usize::MAX))
                 .ready_chunks(READ_CHUNK);
             loop {
-                let msgs = tokio::select! {
+                let mut msgs = tokio::select! {
                     next = chunks.next() => match next {
                         Some(msgs) => msgs,
                         None => return,
@@ -507,44 +513,88 @@ impl JetStreamLog {
                     // Nobody reads any more (a dropped tail): stop the consumer.
                     () = tx.closed() => return,
                 };
-                let mut out = Vec::with_capacity(msgs.len());
-                let mut ended = false;
-                for item in msgs {
-                    let decoded = decode_message(&stream_name, item);
-                    // Any error but a bad record ends the stream (the contract).
-                    ended = matches!(decoded, Err(StoreError::Unavailable { .. }));
-                    out.push(decoded);
-                    if ended {
-                        break;
-                    }
+                // A failed read ends the stream (the contract).
+                let failed = msgs.iter().position(Result::is_err);
+                if let Some(at) = failed {
+                    msgs.truncate(at + 1);
                 }
-                if tx.send(out).await.is_err() || ended {
+                if tx.send(Chunk::Messages(msgs)).await.is_err() || failed.is_some() {
                     return;
                 }
             }
         };
-        futures::stream::once(async move {
-            tokio::spawn(reader);
-            rx
-        })
-        .map(|rx| {
-            futures::stream::unfold(rx, |mut rx| async move {
-                let chunk = rx.recv().await?;
-                Some((futures::stream::iter(chunk), rx))
-            })
-            .flatten()
-        })
-        .flatten()
+        Decoded {
+            reader: Some(Box::pin(reader)),
+            rx,
+            chunk: Vec::new().into_iter(),
+            stream_name: self.inner.stream_name.clone(),
+            ended: false,
+        }
         .boxed()
     }
 }
 
-/// How many messages the reader decodes and hands over at most at once.
+/// The caller's side of [`JetStreamLog::read`]: decodes each message as it
+/// is asked for, and ends after any error but a bad record (the contract).
+/// One hand-written stream, not a stack of combinators: an envelope is
+/// moved once on its way out.
+struct Decoded {
+    /// The reader task, spawned at the first poll (reading starts when the
+    /// caller reads, inside its runtime).
+    reader: Option<BoxFuture<'static, ()>>,
+    rx: tokio::sync::mpsc::Receiver<Chunk>,
+    chunk: std::vec::IntoIter<Result<jetstream::Message, OrderedError>>,
+    stream_name: String,
+    ended: bool,
+}
+
+impl futures::Stream for Decoded {
+    type Item = Result<Positioned, StoreError>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        if let Some(reader) = this.reader.take() {
+            tokio::spawn(reader);
+        }
+        loop {
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            if let Some(msg) = this.chunk.next() {
+                let item = decode_message(&this.stream_name, msg);
+                this.ended = matches!(item, Err(StoreError::Unavailable { .. }));
+                return Poll::Ready(Some(item));
+            }
+            match std::task::ready!(this.rx.poll_recv(cx)) {
+                Some(Chunk::Messages(msgs)) => this.chunk = msgs.into_iter(),
+                Some(Chunk::Failed(e)) => {
+                    this.ended = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                None => this.ended = true,
+            }
+        }
+    }
+}
+
+/// What the reader task hands over.
+enum Chunk {
+    /// Messages as they arrived (a failed read, if any, last).
+    Messages(Vec<Result<jetstream::Message, OrderedError>>),
+    /// The consumer could not be set up.
+    Failed(StoreError),
+}
+
+/// How many messages the reader hands over at most at once.
 const READ_CHUNK: usize = 512;
 
 fn decode_message(
     stream_name: &str,
-    item: Result<jetstream::Message, async_nats::jetstream::consumer::pull::OrderedError>,
+    item: Result<jetstream::Message, OrderedError>,
 ) -> Result<Positioned, StoreError> {
     let msg =
         item.map_err(|e| StoreError::unavailable(format!("reading the stream failed: {e}")))?;
