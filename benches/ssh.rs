@@ -19,8 +19,9 @@
 //! the bare loop in plain CPU — the completeness gate, normalize and
 //! SHA-256 of one export, timed on one thread over the fleet's exports.
 //!
-//! Run: `cargo bench --bench ssh` (`CONFKEEP_BENCH_QUICK=1`: a fifth of the
-//! backups). Prints a table and a final JSON line.
+//! Run: `cargo bench --bench ssh`. With `CONFKEEP_BENCH_QUICK=1`, or without
+//! the `--bench` argument (as under `cargo test`), a fifth of the backups.
+//! Prints a table and a final JSON line.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -175,7 +176,10 @@ fn rates(runs: &[(f64, f64)]) -> String {
 }
 
 fn main() {
-    let quick = std::env::var_os("CONFKEEP_BENCH_QUICK").is_some_and(|v| !v.is_empty());
+    // `cargo test --all-targets` runs this binary without `--bench`: a
+    // quick smoke run then, as the other benches do.
+    let quick = std::env::var_os("CONFKEEP_BENCH_QUICK").is_some_and(|v| !v.is_empty())
+        || !std::env::args().any(|a| a == "--bench");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
