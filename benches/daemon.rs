@@ -9,7 +9,9 @@
 //! 2. Idle: 100 000 enrolled devices whose next backup is hours away:
 //!    resident memory and CPU over an idle window.
 //!
-//! Run: `cargo bench --bench daemon`. Prints a table and a final JSON line.
+//! Run: `cargo bench --bench daemon` (`CONFKEEP_BENCH_DIR=/path`: the data
+//! directory of the pipeline on that disk). Prints a table and a final JSON
+//! line.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -107,7 +109,13 @@ async fn bare_loop(fleet: &SimFleetHandle) -> (f64, f64) {
 /// The whole pipeline: the daemon with `CONCURRENCY` slots, every device
 /// due at once (enrolment jitter 0), until every device has its snapshot.
 async fn pipeline(fleet: &SimFleetHandle) -> (f64, f64) {
-    let dir = tempfile::tempdir().expect("temp dir");
+    // `CONFKEEP_BENCH_DIR` puts the data directory (log and snapshots) on
+    // the disk to be measured; default: the system's temporary directory.
+    let dir = match std::env::var_os("CONFKEEP_BENCH_DIR") {
+        Some(root) => tempfile::tempdir_in(root),
+        None => tempfile::tempdir(),
+    }
+    .expect("temp dir");
     let inventory = dir.path().join("inventory.toml");
     std::fs::write(&inventory, inventory_toml(fleet.devices())).expect("inventory");
     let config = DaemonConfig {
