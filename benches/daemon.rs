@@ -26,55 +26,12 @@ use confkeep::effects::ssh::Collector;
 use confkeep::projections::status::StatusBoard;
 use futures::future::BoxFuture;
 
+#[path = "common/bare.rs"]
+mod bare;
+use bare::{bare_once, cpu_ticks};
+
 const DEVICES: usize = 1_000;
 const CONCURRENCY: usize = 100;
-
-/// Accepts any host key: the bare loop measures SSH, not trust.
-struct AnyKey;
-
-impl russh::client::Handler for AnyKey {
-    type Error = russh::Error;
-    async fn check_server_key(
-        &mut self,
-        _key: &russh::keys::PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        Ok(true)
-    }
-}
-
-/// One bare backup: connect, authenticate, exec, read to the end, close.
-async fn bare_once(
-    config: Arc<russh::client::Config>,
-    addr: std::net::SocketAddr,
-    user: String,
-    password: String,
-) -> usize {
-    let mut session = russh::client::connect(config, addr, AnyKey)
-        .await
-        .expect("connect");
-    let auth = session
-        .authenticate_password(user, password)
-        .await
-        .expect("auth");
-    assert!(auth.success(), "bare loop: password refused");
-    let mut channel = session.channel_open_session().await.expect("channel");
-    channel
-        .exec(true, "/export show-sensitive")
-        .await
-        .expect("exec");
-    let mut bytes = 0;
-    while let Some(msg) = channel.wait().await {
-        match msg {
-            russh::ChannelMsg::Data { data } => bytes += data.len(),
-            russh::ChannelMsg::Close => break,
-            _ => {}
-        }
-    }
-    let _ = session
-        .disconnect(russh::Disconnect::ByApplication, "", "en")
-        .await;
-    bytes
-}
 
 /// The bare russh loop: every device once, `CONCURRENCY` at a time.
 /// Backups per second and CPU µs per backup (client and simulated server).
@@ -83,15 +40,11 @@ async fn bare_loop(fleet: &SimFleetHandle) -> (f64, f64) {
     let config = Collector::new().ssh_config(false);
     let t0 = Instant::now();
     let ticks0 = cpu_ticks();
-    let total: usize = futures::stream::iter(
-        fleet
-            .devices()
-            .iter()
-            .map(|d| bare_once(config.clone(), d.addr, d.user.clone(), d.password.clone())),
-    )
-    .buffer_unordered(CONCURRENCY)
-    .fold(0, |a, b| async move { a + b })
-    .await;
+    let total: usize =
+        futures::stream::iter(fleet.devices().iter().map(|d| bare_once(config.clone(), d)))
+            .buffer_unordered(CONCURRENCY)
+            .fold(0, |a, b| async move { a + b })
+            .await;
     assert!(total > 0);
     let cpu_s = cpu_ticks().saturating_sub(ticks0) as f64 / 100.0;
     println!(
@@ -198,18 +151,6 @@ fn proc_status_kb(field: &str) -> u64 {
             s.lines()
                 .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
-/// CPU time (user + system) of this process, in clock ticks.
-fn cpu_ticks() -> u64 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            let after = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = after.split_whitespace().collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
         })
         .unwrap_or(0)
 }

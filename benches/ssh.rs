@@ -23,7 +23,6 @@
 //! the `--bench` argument (as under `cargo test`), a fifth of the backups.
 //! Prints a table and a final JSON line.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use confkeep::domain::normalize::normalized_hash;
@@ -31,65 +30,15 @@ use confkeep::effects::sim_fleet::{FleetSpec, SimDevice, SimFleet};
 use confkeep::effects::ssh::{CollectRequest, Collector, output};
 use futures::StreamExt;
 
+#[path = "common/bare.rs"]
+mod bare;
+use bare::{bare_once, cpu_ticks};
+
 const DEVICES: usize = 1_000;
 /// (concurrency, backups per measurement).
 const LEVELS: [(usize, usize); 3] = [(1, 400), (10, 1_500), (100, 1_500)];
 /// Measured runs of each kind per concurrency (after one warm-up each).
 const ROUNDS: usize = 4;
-
-/// CPU time (user + system) of this process, in clock ticks (1/100 s).
-fn cpu_ticks() -> u64 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            let after = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = after.split_whitespace().collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0)
-}
-
-/// Accepts any host key: the bare loop measures SSH, not trust.
-struct AnyKey;
-
-impl russh::client::Handler for AnyKey {
-    type Error = russh::Error;
-    async fn check_server_key(
-        &mut self,
-        _key: &russh::keys::PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        Ok(true)
-    }
-}
-
-/// One bare backup: connect, authenticate, exec, read to the end, close.
-async fn bare_once(config: Arc<russh::client::Config>, device: &SimDevice) -> usize {
-    let mut session = russh::client::connect(config, device.addr, AnyKey)
-        .await
-        .expect("connect");
-    let auth = session
-        .authenticate_password(device.user.as_str(), device.password.as_str())
-        .await
-        .expect("auth");
-    assert!(auth.success(), "bare loop: password refused");
-    let mut channel = session.channel_open_session().await.expect("channel");
-    channel
-        .exec(true, "/export show-sensitive")
-        .await
-        .expect("exec");
-    let mut bytes = 0;
-    while let Some(msg) = channel.wait().await {
-        match msg {
-            russh::ChannelMsg::Data { data } => bytes += data.len(),
-            russh::ChannelMsg::Close => break,
-            _ => {}
-        }
-    }
-    let _ = session
-        .disconnect(russh::Disconnect::ByApplication, "", "en")
-        .await;
-    bytes
-}
 
 /// One backup as production takes it (`effects::attempt`): the device's
 /// known host key trusted, defaults otherwise.
