@@ -12,22 +12,15 @@
 //! - no device's next backup moved earlier than its schedule (no re-jitter,
 //!   no restart burst).
 
+mod common;
+use common::{free_port, read_log, until_api};
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use confkeep::domain::{Envelope, Event, PhaseKind, TimerKind};
 use confkeep::effects::sim_fleet::{Fault, FleetSpec, SimFleet, inventory_toml};
-use futures::StreamExt;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn start_daemon(config: &Path, log: &Path) -> Child {
     let log = std::fs::File::create(log).unwrap();
@@ -40,42 +33,6 @@ fn start_daemon(config: &Path, log: &Path) -> Child {
         .stderr(log)
         .spawn()
         .unwrap()
-}
-
-async fn read_log(data_dir: &Path) -> Vec<Envelope> {
-    let log = confkeep::store::open(&confkeep::store::StoreConfig::Embedded {
-        data_dir: data_dir.to_owned(),
-    })
-    .await
-    .unwrap();
-    let mut out = Vec::new();
-    let mut stream = log.replay(0);
-    while let Some(item) = stream.next().await {
-        out.push(item.unwrap().1);
-    }
-    out
-}
-
-async fn status(api: &str) -> Option<confkeep::api::StatusResponse> {
-    let (code, body) = confkeep::cli::http::call("GET", api, "/v1/status", None)
-        .await
-        .ok()?;
-    (code == 200)
-        .then(|| serde_json::from_slice(&body).ok())
-        .flatten()
-}
-
-/// Wait (bounded) until the daemon's API shows `done`.
-async fn until_api(api: &str, what: &str, done: impl Fn(&confkeep::api::StatusResponse) -> bool) {
-    for _ in 0..600 {
-        if let Some(s) = status(api).await
-            && done(&s)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn by_device(events: &[Envelope]) -> BTreeMap<String, Vec<Envelope>> {

@@ -8,21 +8,14 @@
 //!   grace and records it, leaves one that cannot finish to its deadline
 //!   (recorded `Running`, settled at the next start), and exits 0.
 
-use std::path::Path;
+mod common;
+use common::{free_port, read_log, until_api};
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use confkeep::domain::{Envelope, Event, Outcome, PhaseKind};
+use confkeep::domain::{Event, Outcome, PhaseKind};
 use confkeep::effects::sim_fleet::{Fault, FleetSpec, SimFleet, SimFleetHandle, inventory_toml};
-use futures::StreamExt;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn signal(child: &Child, name: &str) {
     let ok = Command::new("kill")
@@ -77,43 +70,6 @@ fn start(setup: &Setup) -> Child {
         .stderr(log)
         .spawn()
         .unwrap()
-}
-
-async fn status(api: &str) -> Option<confkeep::api::StatusResponse> {
-    let (code, body) = confkeep::cli::http::call("GET", api, "/v1/status", None)
-        .await
-        .ok()?;
-    (code == 200)
-        .then(|| serde_json::from_slice(&body).ok())
-        .flatten()
-}
-
-/// Poll the child's API (another process: there is no event to await
-/// across it) until `done`, for at most 60 s.
-async fn until_api(api: &str, what: &str, done: impl Fn(&confkeep::api::StatusResponse) -> bool) {
-    for _ in 0..600 {
-        if let Some(s) = status(api).await
-            && done(&s)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-async fn read_log(data_dir: &Path) -> Vec<Envelope> {
-    let log = confkeep::store::open(&confkeep::store::StoreConfig::Embedded {
-        data_dir: data_dir.to_owned(),
-    })
-    .await
-    .unwrap();
-    let mut out = Vec::new();
-    let mut stream = log.replay(0);
-    while let Some(item) = stream.next().await {
-        out.push(item.unwrap().1);
-    }
-    out
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
