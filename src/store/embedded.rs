@@ -680,7 +680,7 @@ impl EventLog for EmbeddedLog {
             check_batch(device, expected_seq, &events)?;
             let mut encoded = Vec::with_capacity(events.len());
             for env in &events {
-                encoded.push(env.encode().map_err(|e| AppendError::Invalid {
+                encoded.push(super::codec::encode(env).map_err(|e| AppendError::Invalid {
                     device: device.clone(),
                     reason: e.to_string(),
                 })?);

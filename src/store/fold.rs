@@ -90,15 +90,13 @@ impl Fold {
         differences: &mut Vec<Difference>,
     ) -> After {
         self.events += 1;
-        // Look up before inserting: `entry` would clone the key every time.
-        if !self.states.contains_key(&env.device) {
-            self.states.insert(
-                env.device.clone(),
-                DeviceState::new(env.device.clone(), env.tenant.clone()),
-            );
-        }
-        let Some(state) = self.states.get_mut(&env.device) else {
-            unreachable!("inserted above")
+        // Looked up first: `entry` would clone the key for every event.
+        let state = match self.states.get_mut(&env.device) {
+            Some(state) => state,
+            None => self
+                .states
+                .entry(env.device.clone())
+                .or_insert_with(|| DeviceState::new(env.device.clone(), env.tenant.clone())),
         };
         if verify && env.seq != state.seq + 1 {
             differences.push(Difference {
