@@ -28,6 +28,10 @@ use confkeep::store::{EmbeddedLog, EventLog, JetStreamConfig, JetStreamLog};
 use futures::{StreamExt, TryStreamExt};
 use redb::ReadableDatabase;
 
+/// Each comparison runs this many times, ours and the baseline alternating;
+/// the best of each is kept (the machine is shared and noisy).
+const ROUNDS: usize = 3;
+
 struct Sizes {
     devices: u64,
     append_events: u64,
@@ -58,8 +62,11 @@ async fn append_pipelined(
     work: &[(DeviceId, Vec<Envelope>)],
     window: usize,
 ) -> f64 {
+    // The copy the appends consume is made before the clock starts (the
+    // raw baseline prepares its messages before too).
+    let work = work.to_vec();
     let started = now();
-    let total: u64 = futures::stream::iter(work.iter().cloned())
+    let total: u64 = futures::stream::iter(work)
         .map(|(device, envs)| {
             let log = log.clone();
             async move {
@@ -172,14 +179,14 @@ async fn embedded(sizes: &Sizes, rows: &mut Vec<Row>) -> (f64, f64, f64, f64) {
     let work = histories(sizes.devices, per_device);
     // Alternate ours and raw (the fsyncs are noisy), keep the best of each.
     let (mut append, mut raw_append) = (0f64, 0f64);
-    for round in 0..2 {
+    for round in 0..ROUNDS {
         let raw_path = dir.path().join(format!("raw-{round}.redb"));
         raw_append = raw_append.max(raw_redb_append(&raw_path, &work, sizes.window));
         std::fs::remove_file(&raw_path).unwrap();
         let ours = if round == 0 {
             log.clone()
         } else {
-            let other = dir.path().join("append-round-1");
+            let other = dir.path().join(format!("append-round-{round}"));
             Arc::new(EmbeddedLog::open_dir(&other).unwrap())
         };
         append = append.max(append_pipelined(ours, &work, sizes.window).await);
@@ -201,7 +208,7 @@ async fn embedded(sizes: &Sizes, rows: &mut Vec<Row>) -> (f64, f64, f64, f64) {
     drop(log);
     let path = dir.path().join(confkeep::store::embedded::FILE_NAME);
     let (mut raw_read, mut read_only, mut replay) = (0f64, 0f64, 0f64);
-    for _ in 0..2 {
+    for _ in 0..ROUNDS {
         // redb takes the file for one handle: the log is closed meanwhile.
         raw_read = raw_read.max(raw_redb_read(&path, expected));
         let log = EmbeddedLog::open_dir(dir.path()).unwrap();
@@ -384,9 +391,9 @@ async fn jetstream(url: &str, sizes: &Sizes, rows: &mut Vec<Row>) -> (f64, f64, 
     let work = histories(sizes.devices, per_device);
     let mut cleanup = Vec::new();
 
-    // Append: alternate raw and ours twice, keep the best of each (noise).
+    // Append: alternate raw and ours, keep the best of each (noise).
     let (mut raw_best, mut ours_best) = (0f64, 0f64);
-    for round in 0..2 {
+    for round in 0..ROUNDS {
         let raw_cfg = js_config(url, &format!("RAW{round}"));
         let _ = JetStreamLog::open(&raw_cfg).await.unwrap(); // same stream settings
         cleanup.push(raw_cfg.stream.clone());
@@ -417,7 +424,7 @@ async fn jetstream(url: &str, sizes: &Sizes, rows: &mut Vec<Row>) -> (f64, f64, 
     let stream = js.get_stream(&cfg.stream).await.unwrap();
     let n = sizes.devices * per_device;
     let (mut raw_rate, mut ours_rate, mut ours_secs) = (0f64, 0f64, f64::MAX);
-    for _ in 0..2 {
+    for _ in 0..ROUNDS {
         raw_rate = raw_rate.max(raw_ordered_read(&stream, &cfg.subject_prefix, n).await.0);
         let (rate, secs) = replay_into_machines(&log, n).await;
         ours_rate = ours_rate.max(rate);

@@ -972,3 +972,25 @@ async fn jetstream_refuses_a_device_changing_tenant() {
     }
     assert_eq!(b.log.last_seq(&d).await.unwrap(), 1);
 }
+
+/// Two writers enrolling the same new device under two tenants: the second
+/// is refused by name (its Msg-Id is the first one's), not filed twice.
+#[tokio::test]
+async fn jetstream_refuses_a_new_device_under_a_second_tenant() {
+    let b = Backend::jetstream("tenant_race").await;
+    let d = device("twice");
+    b.log
+        .append(&d, 0, vec![env("twice", 1, "n1")])
+        .await
+        .unwrap();
+    let mut other = env("twice", 1, "n2");
+    other.tenant = TenantId::parse("other").unwrap();
+    let rival = b.another().await;
+    match rival.append(&d, 0, vec![other]).await {
+        Err(e @ AppendError::Invalid { .. }) => {
+            assert!(e.to_string().contains("between tenants"), "{e}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(history(&*b.log, "twice").await, vec![env("twice", 1, "n1")]);
+}

@@ -14,6 +14,13 @@
 //! is only trusted once the stored message is shown to be ours, since
 //! another writer racing on the same device sends the same Msg-Id.
 //!
+//! A device lives under one tenant. A writer that knows the device (expects
+//! a sequence above 0) and files it under another tenant is refused by
+//! name; so is a second writer enrolling a new device under another tenant
+//! while the first one's Msg-Id is in the duplicate window. A writer that
+//! enrols a device it has never seen is not checked against every tenant
+//! (on 2.9 that look-up scans the whole stream).
+//!
 //! Works against nats-server 2.9 (no 2.10 features: one filter subject per
 //! consumer).
 
@@ -203,7 +210,14 @@ impl JetStreamLog {
     }
 
     fn subject(&self, tenant: &str, device: &DeviceId) -> String {
-        format!("{}.{tenant}.{device}", self.inner.prefix)
+        // Pushed rather than formatted: this runs for every append.
+        let prefix = &self.inner.prefix;
+        let mut subject =
+            String::with_capacity(prefix.len() + tenant.len() + device.as_str().len() + 2);
+        for part in [prefix.as_str(), ".", tenant, ".", device.as_str()] {
+            subject.push_str(part);
+        }
+        subject
     }
 
     fn fence_hint(&self, device: &DeviceId) -> Option<(u64, u64)> {
@@ -213,10 +227,16 @@ impl JetStreamLog {
 
     fn set_fence(&self, device: &DeviceId, fence: Option<(u64, u64)>) {
         let mut fences = self.inner.fences.lock().unwrap_or_else(|p| p.into_inner());
-        match fence {
-            Some(f) => fences.insert(device.clone(), f),
-            None => fences.remove(device),
-        };
+        match (fence, fences.get_mut(device)) {
+            // Updated in place: no key to clone on every append.
+            (Some(f), Some(known)) => *known = f,
+            (Some(f), None) => {
+                fences.insert(device.clone(), f);
+            }
+            (None, _) => {
+                fences.remove(device);
+            }
+        }
     }
 
     /// The device's last event as stored: (its sequence, its stream
@@ -255,10 +275,17 @@ impl JetStreamLog {
         subject: &str,
         expected_seq: u64,
     ) -> Result<u64, AppendError> {
-        if let Some((seq, stream_seq)) = self.fence_hint(device)
-            && seq == expected_seq
-        {
-            return Ok(stream_seq);
+        match self.fence_hint(device) {
+            Some((seq, stream_seq)) if seq == expected_seq => return Ok(stream_seq),
+            // A device new to this writer: fence 0 needs no look-up (the
+            // server refuses it if the subject has events). Not looking for
+            // the device under other tenants here is deliberate: on 2.9 a
+            // wildcard look-up for a device that has no events scans the
+            // whole stream (about 14 ms on a million events), once per new
+            // device. The same device enrolled under another tenant at the
+            // same time is still refused, atomically, by its Msg-Id.
+            None if expected_seq == 0 => return Ok(0),
+            _ => {}
         }
         let (seq, stream_seq) = match self.read_last(subject).await? {
             Some((seq, stream_seq, _)) => (seq, stream_seq),
@@ -297,10 +324,7 @@ impl JetStreamLog {
             }
             Ok(msg) => Err(AppendError::Invalid {
                 device: device.clone(),
-                reason: format!(
-                    "its events are filed on {}, not {subject}: moving a device between tenants is not supported",
-                    msg.subject
-                ),
+                reason: moved_tenant(msg.subject.as_str(), subject),
             }),
         }
     }
@@ -312,13 +336,13 @@ impl JetStreamLog {
         env: &Envelope,
         fence: u64,
     ) -> Result<u64, AppendError> {
-        let payload = Bytes::from(env.encode().map_err(|e| AppendError::Invalid {
+        let payload = Bytes::from(super::codec::encode(env).map_err(|e| AppendError::Invalid {
             device: env.device.clone(),
             reason: e.to_string(),
         })?);
         let msg = PublishMessage::build()
             .payload(payload.clone())
-            .message_id(format!("{}/{}", env.device, env.seq))
+            .message_id(message_id(env))
             .expected_last_subject_sequence(fence);
         let sent = self.inner.js.send_publish(subject.to_owned(), msg).await;
         let acked = match sent {
@@ -332,6 +356,10 @@ impl JetStreamLog {
                 let stored = self.inner.stream.get_raw_message(ack.sequence).await;
                 match stored {
                     Ok(m) if m.payload == payload => Ok(ack.sequence),
+                    Ok(m) if m.subject.as_str() != subject => Err(AppendError::Invalid {
+                        device: env.device.clone(),
+                        reason: moved_tenant(m.subject.as_str(), subject),
+                    }),
                     Ok(_) => Err(self.conflict_now(subject).await),
                     Err(e) => Err(StoreError::unavailable(format!(
                         "cannot check duplicate {subject} sequence {}: {e}",
@@ -402,11 +430,17 @@ impl JetStreamLog {
             }
             Err(e) => return Err(e),
         };
-        for env in &events {
+        for (i, env) in events.iter().enumerate() {
             match self.publish_one(&subject, env, fence).await {
                 Ok(stream_seq) => {
                     fence = stream_seq;
                     self.set_fence(device, Some((env.seq, stream_seq)));
+                }
+                // Fenced without a look-up (a device new to this writer)
+                // and already past the whole batch: a retry, or a rival's.
+                Err(AppendError::Conflict { actual }) if i == 0 && actual >= end => {
+                    self.set_fence(device, None);
+                    return self.confirm_retry(&subject, &events, actual).await;
                 }
                 Err(e) => {
                     self.set_fence(device, None);
@@ -587,6 +621,26 @@ enum Chunk {
     Messages(Vec<Result<jetstream::Message, OrderedError>>),
     /// The consumer could not be set up.
     Failed(StoreError),
+}
+
+/// Why an append to `subject` is refused when the device's events are filed
+/// on `filed` (another tenant).
+fn moved_tenant(filed: &str, subject: &str) -> String {
+    format!(
+        "its events are filed on {filed}, not {subject}: moving a device between tenants is not supported"
+    )
+}
+
+/// `Nats-Msg-Id` of an envelope: `<device>/<seq>` (pushed rather than
+/// formatted: this runs for every append).
+fn message_id(env: &Envelope) -> String {
+    use std::fmt::Write;
+    let device = env.device.as_str();
+    let mut id = String::with_capacity(device.len() + 1 + 20);
+    id.push_str(device);
+    id.push('/');
+    let _ = write!(id, "{}", env.seq);
+    id
 }
 
 /// How many messages the reader hands over at most at once.
