@@ -178,6 +178,7 @@ async fn the_daemon_backs_up_a_simulated_fleet() {
 
     // The operator accepts the new key: the device is backed up again.
     let fp = swapped.replacement_host_key_fingerprint.clone().unwrap();
+    let accepted_at = confkeep::effects::runner::Clock::now(&SystemClock);
     let (code, _) = confkeep::cli::http::call(
         "POST",
         &api,
@@ -193,9 +194,12 @@ async fn the_daemon_backs_up_a_simulated_fleet() {
         "the swapped router to be backed up again",
         |rows| {
             rows.iter().any(|r| {
+                // Accepting the key alone already leads to Idle (due now):
+                // wait for the backup that follows it.
                 r.device == id
                     && r.phase == PhaseKind::Idle
                     && r.trusted_host_key.as_deref() == Some(fp.as_str())
+                    && r.last_success.is_some_and(|t| t >= accepted_at)
             })
         },
     )
