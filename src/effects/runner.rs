@@ -238,7 +238,8 @@ pub struct Runner {
     /// published; the next attempt after it is the probe.
     snapshots_paused_until: Option<Timestamp>,
     snapshot_pause: Duration,
-    stopping: bool,
+    /// Set at shutdown: when the grace for running attempts ends.
+    stopping: Option<Timestamp>,
 }
 
 /// A projection the runner feeds.
@@ -276,7 +277,7 @@ impl Runner {
             health: Health::default(),
             snapshots_paused_until: None,
             snapshot_pause: Duration::ZERO,
-            stopping: false,
+            stopping: None,
         }
     }
 
@@ -402,7 +403,7 @@ impl Runner {
     fn resume_after_snapshot_pause(&mut self, now: Timestamp) {
         if self.snapshots_paused_until.is_some_and(|t| now >= t) {
             self.snapshots_paused_until = None;
-            if !self.stopping {
+            if self.stopping.is_none() {
                 self.fleet.pause_attempts(false);
             }
         }
@@ -654,7 +655,6 @@ impl Runner {
         let mut appends: FuturesUnordered<AppendFuture> = FuturesUnordered::new();
         let mut attempts: JoinSet<()> = JoinSet::new();
         let mut store_paused_until: Option<Timestamp> = None;
-        let mut stopping: Option<Timestamp> = None;
         tokio::pin!(shutdown);
 
         loop {
@@ -673,7 +673,7 @@ impl Runner {
                     appends.push(self.append(pending));
                 }
             }
-            if let Some(deadline) = stopping
+            if let Some(deadline) = self.stopping
                 && appends.is_empty()
             {
                 let drained = attempts.is_empty() && !handed_out && store_paused_until.is_none();
@@ -702,16 +702,15 @@ impl Runner {
                     let correlation = Some(format!("{device}/{attempt}"));
                     self.fleet.submit(device, tenant, Event::AttemptFinished { attempt, outcome }, correlation);
                 }
-                Some(command) = self.commands.recv(), if stopping.is_none() => {
+                Some(command) = self.commands.recv(), if self.stopping.is_none() => {
                     self.accept(command);
                 }
                 Some(_) = attempts.join_next(), if !attempts.is_empty() => {}
                 _ = tokio::time::sleep(sleep_for) => {}
-                _ = &mut shutdown, if stopping.is_none() => {
+                _ = &mut shutdown, if self.stopping.is_none() => {
                     tracing::info!(running = self.fleet.running(), grace_s = self.config.shutdown_grace.as_secs(), "shutting down: no new attempts");
                     self.fleet.pause_attempts(true);
-                    self.stopping = true;
-                    stopping = Some(self.clock.now().plus_millis(self.config.shutdown_grace.as_millis() as u64));
+                    self.stopping = Some(self.clock.now().plus_millis(self.config.shutdown_grace.as_millis() as u64));
                 }
             }
         }
