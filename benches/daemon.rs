@@ -46,17 +46,20 @@ async fn bare_loop(fleet: &SimFleetHandle) -> (f64, f64) {
             .fold(0, |a, b| async move { a + b })
             .await;
     assert!(total > 0);
+    measured("bare", t0, ticks0)
+}
+
+/// Backups per second and CPU µs per backup of `DEVICES` backups since
+/// `t0` / `ticks0`, with a line saying so.
+fn measured(what: &str, t0: Instant, ticks0: u64) -> (f64, f64) {
+    let wall_s = t0.elapsed().as_secs_f64();
     let cpu_s = cpu_ticks().saturating_sub(ticks0) as f64 / 100.0;
+    let cpu_us = cpu_s * 1e6 / DEVICES as f64;
     println!(
-        "bare: {:.2} s wall, {cpu_s:.2} s CPU ({:.0} % of 2 cores), {:.0} µs CPU per backup",
-        t0.elapsed().as_secs_f64(),
-        cpu_s / t0.elapsed().as_secs_f64() / 2.0 * 100.0,
-        cpu_s * 1e6 / DEVICES as f64
+        "{what}: {wall_s:.2} s wall, {cpu_s:.2} s CPU ({:.0} % of 2 cores), {cpu_us:.0} µs CPU per backup",
+        cpu_s / wall_s / 2.0 * 100.0
     );
-    (
-        DEVICES as f64 / t0.elapsed().as_secs_f64(),
-        cpu_s * 1e6 / DEVICES as f64,
-    )
+    (DEVICES as f64 / wall_s, cpu_us)
 }
 
 /// The whole pipeline: the daemon with `CONCURRENCY` slots, every device
@@ -129,18 +132,11 @@ async fn pipeline(fleet: &SimFleetHandle) -> (f64, f64, tempfile::TempDir) {
             panic!("the daemon stopped");
         }
     }
-    let per_s = DEVICES as f64 / t0.elapsed().as_secs_f64();
-    let cpu_s = cpu_ticks().saturating_sub(ticks0) as f64 / 100.0;
-    println!(
-        "pipeline: {:.2} s wall, {cpu_s:.2} s CPU ({:.0} % of 2 cores), {:.0} µs CPU per backup",
-        t0.elapsed().as_secs_f64(),
-        cpu_s / t0.elapsed().as_secs_f64() / 2.0 * 100.0,
-        cpu_s * 1e6 / DEVICES as f64
-    );
+    let (per_s, cpu_us) = measured("pipeline", t0, ticks0);
     let failed = daemon.status.lock().map(|b| b.backups().1).unwrap_or(0);
     assert_eq!(failed, 0, "pipeline attempts failed");
     daemon.shutdown().await.expect("shutdown");
-    (per_s, cpu_s * 1e6 / DEVICES as f64, dir)
+    (per_s, cpu_us, dir)
 }
 
 /// Reads a field (in kB) of /proc/self/status.

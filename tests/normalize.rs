@@ -5,6 +5,9 @@
 //! The real exports are other people's routers: they are read, never copied
 //! and never printed (only their file names and counts are).
 
+mod common;
+use common::fixtures_dir;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -287,22 +290,6 @@ fn check_export_names_what_is_wrong() {
 }
 
 // === the real exports ===
-
-/// The real exports' folder: `$CONFKEEP_FIXTURES` (which must then exist),
-/// else `../shared/fixtures/routeros` beside the checkout when present.
-fn fixtures_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("CONFKEEP_FIXTURES") {
-        let dir = PathBuf::from(dir);
-        assert!(
-            dir.is_dir(),
-            "CONFKEEP_FIXTURES={} is not a folder",
-            dir.display()
-        );
-        return Some(dir);
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/routeros");
-    dir.is_dir().then_some(dir)
-}
 
 fn real_exports() -> Vec<(String, Vec<u8>)> {
     let Some(dir) = fixtures_dir() else {

@@ -1,6 +1,9 @@
 //! `confkeep replay` end to end: the binary against an embedded log and a
 //! JetStream stream (real nats-server from `NATS_URL`).
 
+mod common;
+use common::keep_account_alive;
+
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
@@ -22,22 +25,6 @@ fn confkeep(args: &[&str], nats_url: Option<&str>) -> Output {
 fn nats_url() -> String {
     std::env::var("NATS_URL")
         .expect("NATS_URL must point at a nats-server with JetStream (scripts/test starts one)")
-}
-
-/// nats-server 2.9 removes the account's stream directory when its last
-/// stream is deleted, and a create racing with that fails: one empty stream
-/// that nobody deletes keeps it there (the same one the conformance suite
-/// uses).
-async fn keep_account_alive(url: &str) {
-    let client = async_nats::connect(url).await.unwrap();
-    async_nats::jetstream::new(client)
-        .get_or_create_stream(async_nats::jetstream::stream::Config {
-            name: "CONFKEEP_TESTS_KEEPALIVE".into(),
-            subjects: vec!["confkeep-tests.keepalive".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
 }
 
 fn text(out: &Output) -> (String, String) {

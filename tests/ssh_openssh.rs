@@ -8,9 +8,12 @@
 //! Needs `SSHD_HOST SSHD_PORT SSHD_USER SSHD_PASSWORD SSHD_HOST_KEY_FP
 //! SSHD_DATA_DIR`; fails (never skips) without them.
 
+mod common;
+use common::fixtures_dir;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use confkeep::domain::FailureKind;
@@ -376,23 +379,6 @@ async fn output_past_the_cap_is_too_large() {
     let failure = Collector::new().collect(&request).await.unwrap_err();
     assert_eq!(failure.kind, FailureKind::TooLarge);
     assert_eq!(failure.stage, Stage::Read);
-}
-
-/// The real exports' folder: `$CONFKEEP_FIXTURES` (which must then exist,
-/// as in tests/normalize.rs), else `../shared/fixtures/routeros` beside the
-/// checkout when present.
-fn fixtures_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("CONFKEEP_FIXTURES") {
-        let dir = PathBuf::from(dir);
-        assert!(
-            dir.is_dir(),
-            "CONFKEEP_FIXTURES={} is not a folder",
-            dir.display()
-        );
-        return Some(dir);
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/routeros");
-    dir.is_dir().then_some(dir)
 }
 
 #[tokio::test]

@@ -5,6 +5,9 @@
 //! Each test uses its own stream name and subject prefix (JetStream) or its
 //! own temporary directory (embedded), so they run in parallel.
 
+mod common;
+use common::keep_account_alive;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,22 +29,6 @@ enum Kind {
 struct Backend {
     kind: Kind,
     log: Arc<dyn EventLog>,
-}
-
-/// nats-server 2.9 removes the account's stream directory when its last
-/// stream is deleted, and a create racing with that fails ("error creating
-/// store for stream"). Tests delete their streams, so one empty stream that
-/// nobody deletes keeps the directory there.
-async fn keep_account_alive() {
-    let client = async_nats::connect(nats_url()).await.unwrap();
-    async_nats::jetstream::new(client)
-        .get_or_create_stream(async_nats::jetstream::stream::Config {
-            name: "CONFKEEP_TESTS_KEEPALIVE".into(),
-            subjects: vec!["confkeep-tests.keepalive".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
 }
 
 fn nats_url() -> String {
@@ -80,7 +67,7 @@ impl Backend {
     }
 
     async fn jetstream(test: &str) -> Self {
-        keep_account_alive().await;
+        keep_account_alive(&nats_url()).await;
         let name = unique(test);
         let mut config = JetStreamConfig::new(nats_url());
         config.stream = format!("CONFORMANCE_{name}");
@@ -708,7 +695,7 @@ async fn jetstream_refuses_streams_that_break_the_contract() {
             ..row("sealed, read only", |_, _| {}, None)
         },
     ];
-    keep_account_alive().await;
+    keep_account_alive(&nats_url()).await;
     let client = async_nats::connect(nats_url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
     for row in rows {
@@ -768,7 +755,7 @@ async fn jetstream_refuses_streams_that_break_the_contract() {
 #[tokio::test]
 async fn jetstream_refuses_a_mirror() {
     use async_nats::jetstream::stream::{Config, Source};
-    keep_account_alive().await;
+    keep_account_alive(&nats_url()).await;
     let name = unique("mirror");
     let mut config = JetStreamConfig::new(nats_url());
     config.stream = format!("CONFORMANCE_{name}");
@@ -921,7 +908,7 @@ async fn jetstream_retry_after_a_lost_ack_is_not_duplicated() {
 
 #[tokio::test]
 async fn jetstream_retry_after_the_duplicate_window_is_not_duplicated() {
-    keep_account_alive().await;
+    keep_account_alive(&nats_url()).await;
     let name = unique("lost_ack_late");
     let mut config = JetStreamConfig::new(nats_url());
     config.stream = format!("CONFORMANCE_{name}");

@@ -1,12 +1,14 @@
-//! Helpers for the tests that run the daemon as a real process
-//! (`confkeep run`): a free port for its API, its status over HTTP, waiting
-//! on it, and reading its embedded log back once it has stopped.
+//! Helpers shared by the integration test targets: the real exports'
+//! folder; keeping a nats-server 2.9 account's stream directory alive; and,
+//! for the tests that run the daemon as a real process (`confkeep run`), a
+//! free port for its API, its status over HTTP, waiting on it, and reading
+//! its embedded log back once it has stopped.
 //!
-//! Included with `mod common;` by each such test target; a target need not
-//! use every helper.
+//! Included with `mod common;` by each test target that needs one; a target
+//! need not use every helper.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use confkeep::api::StatusResponse;
@@ -59,4 +61,36 @@ pub async fn read_log(data_dir: &Path) -> Vec<Envelope> {
         out.push(item.unwrap().1);
     }
     out
+}
+
+/// The real exports' folder: `$CONFKEEP_FIXTURES` (which must then exist),
+/// else `../shared/fixtures/routeros` beside the checkout when present.
+pub fn fixtures_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("CONFKEEP_FIXTURES") {
+        let dir = PathBuf::from(dir);
+        assert!(
+            dir.is_dir(),
+            "CONFKEEP_FIXTURES={} is not a folder",
+            dir.display()
+        );
+        return Some(dir);
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/routeros");
+    dir.is_dir().then_some(dir)
+}
+
+/// nats-server 2.9 removes the account's stream directory when its last
+/// stream is deleted, and a create racing with that fails ("error creating
+/// store for stream"). Tests delete their streams, so one empty stream that
+/// nobody deletes keeps the directory there.
+pub async fn keep_account_alive(url: &str) {
+    let client = async_nats::connect(url).await.unwrap();
+    async_nats::jetstream::new(client)
+        .get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: "CONFKEEP_TESTS_KEEPALIVE".into(),
+            subjects: vec!["confkeep-tests.keepalive".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
 }
