@@ -97,6 +97,7 @@ async fn pipeline(fleet: &SimFleetHandle) -> (f64, f64, tempfile::TempDir) {
             max_concurrent: CONCURRENCY as u32,
             ..RetryPolicy::default()
         },
+        ..DaemonConfig::default()
     };
     let mut daemon = confkeep::daemon::start(config, Arc::new(SystemClock))
         .await

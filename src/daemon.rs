@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use crate::api::auth::ApiToken;
+use crate::api::serve::{self, ApiListener, Exposure, HttpLimits, HttpSettings};
 use crate::api::{ApiState, router};
 use crate::domain::RetryPolicy;
 use crate::effects::attempt::{SshAttempts, SshSettings};
@@ -92,9 +94,16 @@ pub fn desired(inventory: &Inventory, policy: &RetryPolicy) -> Vec<DesiredDevice
 }
 
 /// Check that the data directory exists and can be written.
+/// It holds router configs with their secrets: 0700, narrowed (and said)
+/// when it was open to others.
 fn check_data_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
+    crate::private_fs::create_dir(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    if let Some(had) = crate::private_fs::narrow(dir, 0o700)
+        .with_context(|| format!("cannot restrict the data directory {}", dir.display()))?
+    {
+        tracing::warn!(data_dir = %dir.display(), mode = format!("{had:o}"), "the data directory was open to others: narrowed to 700");
+    }
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"ok")
         .with_context(|| format!("the data directory {} is not writable", dir.display()))?;
@@ -110,6 +119,12 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         .validate()
         .context("the configured policy cannot work")?;
     let inventory = Inventory::load(&config.inventory)?;
+    // Bound first: a listener that may not serve stops the start before
+    // anything is opened.
+    let api_listener = match &config.http_listen {
+        Some(listen) => Some(bind_api(&config, listen).await?),
+        None => None,
+    };
     for w in inventory.permission_warnings(&config.inventory) {
         tracing::warn!("{w}");
     }
@@ -222,11 +237,8 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     );
 
     let mut api_addr = None;
-    if let Some(listen) = &config.http_listen {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen} (http_listen)"))?;
-        api_addr = listener.local_addr().ok();
+    if let Some(listener) = api_listener {
+        api_addr = listener.local_addr();
         let state = ApiState {
             runner: handle.clone(),
             status: status.clone(),
@@ -237,17 +249,12 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             node: node.clone(),
             requests: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         };
-        let app = router(state);
+        let app = router(state, listener.access.clone(), listener.limits);
         let mut stop_http = stop.subscribe();
-        tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stop_http.changed().await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "HTTP API stopped");
-            }
-        });
-        tracing::info!(addr = ?api_addr, "HTTP API listening");
+        tracing::info!(addr = ?api_addr, exposure = ?listener.exposure, token = listener.access.token.is_some(), "HTTP API listening");
+        tokio::spawn(listener.serve(app, async move {
+            let _ = stop_http.changed().await;
+        }));
     }
 
     Ok(Daemon {
@@ -263,6 +270,37 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         task,
         stop,
     })
+}
+
+/// Bind the API as configured: the token, TLS and limits, and the rule
+/// that refuses a tokenless or (unless allowed) plaintext listener off
+/// loopback.
+async fn bind_api(config: &DaemonConfig, listen: &str) -> anyhow::Result<ApiListener> {
+    let token = ApiToken::load(
+        std::env::var("CONFKEEP_API_TOKEN").ok(),
+        config.api_token_file.as_deref(),
+    )?;
+    let trigger_wait = Duration::from_secs(config.policy.attempt_deadline_secs().max(5));
+    let settings = HttpSettings {
+        listen: listen.to_owned(),
+        token,
+        public_reads: config.api_public_reads,
+        tls: serve::tls_files(config.http_tls_cert.clone(), config.http_tls_key.clone())?,
+        allow_plaintext: config.http_allow_plaintext,
+        limits: HttpLimits {
+            max_connections: config.http_max_connections.max(1),
+            request_timeout: trigger_wait + Duration::from_secs(10),
+            ..HttpLimits::default()
+        },
+    };
+    let listener = serve::bind(&settings).await?;
+    if listener.exposure == Exposure::NetworkPlaintext {
+        tracing::warn!(
+            addr = ?listener.local_addr(),
+            "the API serves plain HTTP off loopback (http_allow_plaintext = true): the token crosses the network in clear unless a TLS proxy is in front"
+        );
+    }
+    Ok(listener)
 }
 
 /// Bumps a counter on every recorded envelope, for whoever waits on it.

@@ -15,13 +15,17 @@
 //! - [`simulation`]: deterministic whole-fleet simulations in virtual time,
 //!   driving the same `step` and the same scheduling as production.
 //! - [`cli`]: the subcommands of the `confkeep` binary.
+//! - [`api`]: the HTTP API: routes, who may call them (token), TLS and limits.
+//! - [`daemon`]: the daemon assembled from the rooms above.
 //! - [`redact`]: credentials kept out of messages.
+//! - [`private_fs`]: the data directory 0700, its files 0600.
 
 pub mod api;
 pub mod cli;
 pub mod daemon;
 pub mod domain;
 pub mod effects;
+pub mod private_fs;
 pub mod projections;
 pub mod redact;
 pub mod simulation;

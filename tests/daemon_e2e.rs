@@ -95,6 +95,7 @@ async fn the_daemon_backs_up_a_simulated_fleet() {
         redis: None,
         ssh: SshConfig::default(),
         policy: policy(),
+        ..DaemonConfig::default()
     };
     let mut daemon = daemon::start(config, Arc::new(SystemClock)).await.unwrap();
     let api = format!("http://{}", daemon.api_addr.unwrap());
@@ -215,7 +216,35 @@ async fn the_daemon_backs_up_a_simulated_fleet() {
     .await
     .unwrap();
     assert_eq!(code, 200);
-    let events: Vec<confkeep::domain::Envelope> = serde_json::from_slice(&body).unwrap();
+    let page: confkeep::api::HistoryPageResponse = serde_json::from_slice(&body).unwrap();
+    assert_eq!(page.next_after, None, "one page holds a short history");
+    let events = page.events;
+    // The same trail, two events a page: nothing lost, nothing twice.
+    let mut paged = Vec::new();
+    let mut after = 0;
+    loop {
+        let (code, body) = confkeep::cli::http::call(
+            "GET",
+            &api,
+            &format!("/v1/devices/{}/history?after={after}&limit=2", swapped.id),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(code, 200);
+        let page: confkeep::api::HistoryPageResponse = serde_json::from_slice(&body).unwrap();
+        assert!(page.events.len() <= 2);
+        paged.extend(page.events.into_iter().map(|e| e.seq));
+        match page.next_after {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    assert!(paged.len() >= events.len(), "{paged:?}");
+    assert!(
+        paged.iter().enumerate().all(|(i, s)| *s == i as u64 + 1),
+        "{paged:?}"
+    );
     let phases: Vec<PhaseKind> = events
         .iter()
         .map(|e| e.after.as_ref().unwrap().phase)

@@ -32,6 +32,7 @@ fn config(dir: &std::path::Path) -> DaemonConfig {
             command_timeout_secs: 5,
             ..RetryPolicy::default()
         },
+        ..DaemonConfig::default()
     }
 }
 

@@ -68,6 +68,7 @@ async fn the_daemon_runs_on_jetstream_and_resumes_from_it() {
             command_timeout_secs: 5,
             ..RetryPolicy::default()
         },
+        ..DaemonConfig::default()
     };
     let mut daemon = daemon::start(config.clone(), Arc::new(SystemClock))
         .await

@@ -1,7 +1,7 @@
 //! `confkeep credentials-updated DEVICE`: the operator fixed a device's
 //! credentials; it leaves `AuthBlocked` and is tried again promptly.
 
-use crate::cli::http::{ApiArgs, call, error_text};
+use crate::cli::http::{ApiArgs, ApiClient, error_text};
 
 /// Tell confkeep a blocked device's credentials were fixed.
 #[derive(Debug, clap::Args)]
@@ -13,7 +13,9 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
     let path = format!("/v1/devices/{}/credentials-updated", args.device);
-    let (code, body) = call("POST", &args.api.api, &path, None).await?;
+    let (code, body) = ApiClient::from_args(&args.api)?
+        .call("POST", &path, None)
+        .await?;
     if code == 202 {
         println!("recorded: {} credentials updated", args.device);
         return Ok(0);

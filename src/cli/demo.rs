@@ -108,7 +108,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             .context("creating a temporary directory")?
             .keep(),
     };
-    std::fs::create_dir_all(&data_dir)?;
+    crate::private_fs::create_dir(&data_dir)?;
     println!(
         "confkeep demo: {} simulated routers, data in {}",
         args.devices,
@@ -136,6 +136,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         redis: None,
         ssh: SshConfig::default(),
         policy: demo_policy(),
+        ..DaemonConfig::default()
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let daemon = crate::daemon::start(config, clock.clone()).await?;

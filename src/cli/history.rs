@@ -1,7 +1,8 @@
 //! `confkeep history DEVICE`: the audit trail of one device — every recorded
 //! input, when and by which node, and what it led to at the time.
 
-use crate::cli::http::{ApiArgs, call, error_text};
+use crate::api::HistoryPageResponse;
+use crate::cli::http::{ApiArgs, ApiClient, error_text};
 use crate::domain::{Envelope, Event, Outcome};
 use crate::effects::snapshot::rfc3339;
 
@@ -70,24 +71,26 @@ pub fn describe(env: &Envelope) -> String {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
-    let (code, body) = call(
-        "GET",
-        &args.api.api,
-        &format!("/v1/devices/{}/history", args.device),
-        None,
-    )
-    .await?;
-    if code != 200 {
-        eprintln!("confkeep history: {}", error_text(&body));
-        return Ok(if code == 404 { 3 } else { 1 });
-    }
-    let events: Vec<Envelope> = serde_json::from_slice(&body)?;
-    for env in &events {
-        if args.json {
-            println!("{}", serde_json::to_string(env)?);
-        } else {
-            println!("{}", describe(env));
+    let client = ApiClient::from_args(&args.api)?;
+    let mut after = 0u64;
+    loop {
+        let path = format!("/v1/devices/{}/history?after={after}", args.device);
+        let (code, body) = client.call("GET", &path, None).await?;
+        if code != 200 {
+            eprintln!("confkeep history: {}", error_text(&body));
+            return Ok(if code == 404 { 3 } else { 1 });
+        }
+        let page: HistoryPageResponse = serde_json::from_slice(&body)?;
+        for env in &page.events {
+            if args.json {
+                println!("{}", serde_json::to_string(env)?);
+            } else {
+                println!("{}", describe(env));
+            }
+        }
+        match page.next_after {
+            Some(next) if next > after => after = next,
+            _ => return Ok(0),
         }
     }
-    Ok(0)
 }

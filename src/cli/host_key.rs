@@ -3,7 +3,7 @@
 //! `accept` trusts the given fingerprint (verify it on the console first);
 //! `reset` forgets the trusted key so the next collection trusts what it sees.
 
-use crate::cli::http::{ApiArgs, call, error_text};
+use crate::cli::http::{ApiArgs, ApiClient, error_text};
 
 /// Accept or reset a device's trusted host key.
 #[derive(Debug, clap::Args)]
@@ -34,7 +34,9 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         ),
         Action::Reset { device } => (device, format!("/v1/devices/{device}/host-key/reset"), None),
     };
-    let (code, answer) = call("POST", &args.api.api, &path, body).await?;
+    let (code, answer) = ApiClient::from_args(&args.api)?
+        .call("POST", &path, body)
+        .await?;
     if code == 202 {
         println!("recorded for {device}");
         return Ok(0);

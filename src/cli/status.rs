@@ -2,7 +2,7 @@
 //! one device in detail, from the running daemon's API.
 
 use crate::api::StatusResponse;
-use crate::cli::http::{ApiArgs, call, error_text};
+use crate::cli::http::{ApiArgs, ApiClient, error_text};
 use crate::domain::Timestamp;
 use crate::effects::snapshot::rfc3339;
 use crate::projections::status::DeviceStatus;
@@ -61,7 +61,9 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         Some(d) => format!("/v1/devices/{d}"),
         None => "/v1/status".into(),
     };
-    let (code, body) = call("GET", &args.api.api, &path, None).await?;
+    let (code, body) = ApiClient::from_args(&args.api)?
+        .call("GET", &path, None)
+        .await?;
     if code != 200 {
         eprintln!("confkeep status: {}", error_text(&body));
         return Ok(if code == 404 { 3 } else { 1 });

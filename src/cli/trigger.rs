@@ -5,7 +5,7 @@
 //! 5 blocked, 6 failed, 7 skipped (offline or locked), 8 timeout, 1 other.
 
 use crate::api::{TriggerOutcome, TriggerResponse};
-use crate::cli::http::{ApiArgs, call, error_text};
+use crate::cli::http::{ApiArgs, ApiClient, error_text};
 use crate::domain::TriggerReply;
 
 /// Ask for a backup of one device now.
@@ -17,13 +17,13 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
-    let (code, body) = call(
-        "POST",
-        &args.api.api,
-        &format!("/v1/devices/{}/trigger", args.device),
-        None,
-    )
-    .await?;
+    let (code, body) = ApiClient::from_args(&args.api)?
+        .call(
+            "POST",
+            &format!("/v1/devices/{}/trigger", args.device),
+            None,
+        )
+        .await?;
     let Ok(answer) = serde_json::from_slice::<TriggerResponse>(&body) else {
         eprintln!("confkeep trigger: HTTP {code}: {}", error_text(&body));
         return Ok(if code == 404 { 3 } else { 1 });

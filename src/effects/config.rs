@@ -6,6 +6,12 @@
 //! data_dir = "/var/lib/confkeep"     # embedded log and snapshot files
 //! inventory = "inventory.toml"       # relative to this file
 //! http_listen = "127.0.0.1:9180"     # status, history, metrics, triggers
+//! api_token_file = "api-token"       # mode 600; or CONFKEEP_API_TOKEN
+//! api_public_reads = false           # off loopback, reads need the token too
+//! http_tls_cert = "api.crt"          # TLS for the API (PEM)
+//! http_tls_key = "api.key"
+//! http_allow_plaintext = false       # off loopback without TLS: only if true
+//! http_max_connections = 256
 //! shutdown_grace_secs = 10
 //! inventory_poll_secs = 2            # 0: re-read the inventory only on SIGHUP
 //!
@@ -132,6 +138,23 @@ pub struct DaemonConfig {
     pub inventory: PathBuf,
     #[serde(default)]
     pub http_listen: Option<String>,
+    /// A file holding the API token (mode 600); `CONFKEEP_API_TOKEN` instead.
+    #[serde(default)]
+    pub api_token_file: Option<PathBuf>,
+    /// Reads (status, history, metrics) without the token off loopback.
+    #[serde(default)]
+    pub api_public_reads: bool,
+    /// TLS for the API (PEM certificate chain and key).
+    #[serde(default)]
+    pub http_tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub http_tls_key: Option<PathBuf>,
+    /// Plain HTTP off loopback (behind a TLS proxy); said at start-up.
+    #[serde(default)]
+    pub http_allow_plaintext: bool,
+    /// Connections served at once; more wait in the kernel's backlog.
+    #[serde(default = "max_connections")]
+    pub http_max_connections: usize,
     #[serde(default = "ten")]
     pub shutdown_grace_secs: u64,
     /// How often the inventory file is checked for changes, in seconds;
@@ -160,6 +183,9 @@ fn ten() -> u64 {
 fn two() -> u64 {
     2
 }
+fn max_connections() -> usize {
+    256
+}
 
 impl Default for DaemonConfig {
     fn default() -> Self {
@@ -168,6 +194,12 @@ impl Default for DaemonConfig {
             data_dir: default_data_dir(),
             inventory: default_inventory(),
             http_listen: None,
+            api_token_file: None,
+            api_public_reads: false,
+            http_tls_cert: None,
+            http_tls_key: None,
+            http_allow_plaintext: false,
+            http_max_connections: max_connections(),
             shutdown_grace_secs: 10,
             inventory_poll_secs: 2,
             nats: None,
@@ -210,7 +242,16 @@ impl DaemonConfig {
             path: path.to_owned(),
             source,
         })?;
-        let mut config: DaemonConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+        let mut config = DaemonConfig::parse(path, &text)?;
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.check_policy(path)?;
+        Ok(config)
+    }
+
+    /// Parse the text of the file at `path` (no environment overrides):
+    /// relative paths resolved against its directory, the policy checked.
+    pub fn parse(path: &Path, text: &str) -> Result<DaemonConfig, ConfigError> {
+        let mut config: DaemonConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: path.to_owned(),
             line: e
                 .span()
@@ -232,15 +273,29 @@ impl DaemonConfig {
         if config.data_dir.is_relative() {
             config.data_dir = base.join(&config.data_dir);
         }
-        config.apply_env(|name| std::env::var(name).ok())?;
-        config
-            .policy
+        for p in [
+            &mut config.api_token_file,
+            &mut config.http_tls_cert,
+            &mut config.http_tls_key,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        config.check_policy(path)?;
+        Ok(config)
+    }
+
+    fn check_policy(&self, path: &Path) -> Result<(), ConfigError> {
+        self.policy
             .validate()
             .map_err(|source| ConfigError::Policy {
                 path: path.to_owned(),
                 source,
-            })?;
-        Ok(config)
+            })
     }
 
     /// Apply the environment overrides, read through `get`.

@@ -150,7 +150,7 @@ impl SnapshotFiles {
             let path = path.to_owned();
             move |source| PublishError::Io { path, source }
         };
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        crate::private_fs::create_dir(&dir).map_err(io(&dir))?;
         let file_name = format!("{}.rsc", s.sha256);
         let path = dir.join(&file_name);
         let shown = path.display().to_string();

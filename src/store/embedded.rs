@@ -263,9 +263,17 @@ const CACHE_BYTES: usize = 16 * 1024 * 1024;
 impl EmbeddedLog {
     /// Open (or create) the log at `<data_dir>/events.redb`.
     pub fn open_dir(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir)
+        crate::private_fs::create_dir(data_dir)
             .map_err(|e| storage(data_dir, "cannot create the data directory", e))?;
-        Self::open(&data_dir.join(FILE_NAME))
+        let path = data_dir.join(FILE_NAME);
+        // Created 0600 before redb opens it (redb would create it 0644);
+        // an existing log readable by others is narrowed.
+        if let Some(had) = crate::private_fs::ensure_file(&path)
+            .map_err(|e| storage(&path, "cannot create the log file", e))?
+        {
+            tracing::warn!(log = %path.display(), mode = format!("{had:o}"), "the event log was readable by others: narrowed to 600");
+        }
+        Self::open(&path)
     }
 
     /// Open (or create) the log in this file. Only one process may hold it.

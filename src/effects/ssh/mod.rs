@@ -646,39 +646,125 @@ async fn exec_and_read(
         .map_err(ssh(Stage::Exec))?;
 
     progress.set_stage(Stage::Read);
-    let mut answer = Answer::default();
-    let mut signal = None;
+    let mut reader = Reader::new(command, request.output_cap);
     while let Some(message) = channel.wait().await {
-        match message {
-            ChannelMsg::Data { data } => answer.take(&data, false, request.output_cap, progress)?,
-            ChannelMsg::ExtendedData { data, .. } => {
-                answer.take(&data, true, request.output_cap, progress)?
-            }
-            ChannelMsg::ExitStatus { exit_status } => answer.exit_status = Some(exit_status),
+        let event = match &message {
+            ChannelMsg::Data { data } => ChannelEvent::Stdout(data),
+            ChannelMsg::ExtendedData { data, .. } => ChannelEvent::Stderr(data),
+            ChannelMsg::ExitStatus { exit_status } => ChannelEvent::ExitStatus(*exit_status),
             ChannelMsg::ExitSignal {
                 signal_name,
                 core_dumped,
                 ..
             } => {
-                let core = if core_dumped { " (core dumped)" } else { "" };
-                signal = Some(format!("{signal_name:?}{core}"));
+                let core = if *core_dumped { " (core dumped)" } else { "" };
+                ChannelEvent::ExitSignal(format!("{signal_name:?}{core}"))
             }
-            ChannelMsg::Failure if answer.bytes() == 0 && answer.exit_status.is_none() => {
-                return Err(Fault::ExecRefused {
-                    reason: format!("`{}` was refused", command.command_line()),
-                });
-            }
-            ChannelMsg::Close => break,
-            _ => {}
+            ChannelMsg::Failure => ChannelEvent::Failure,
+            ChannelMsg::Close => ChannelEvent::Close,
+            _ => continue,
+        };
+        if reader.feed(event, progress)?.is_break() {
+            break;
         }
     }
-    if answer.exit_status.is_none() {
-        return Err(Fault::NoExitStatus {
-            bytes: answer.bytes(),
-            signal,
-        });
+    reader.end()
+}
+
+/// What a device sent on the exec channel, as the reader sees it (russh's
+/// messages, without russh): the seam the fuzz target drives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelEvent<'a> {
+    Stdout(&'a [u8]),
+    Stderr(&'a [u8]),
+    ExitStatus(u32),
+    /// The signal's name (and whether it dumped core).
+    ExitSignal(String),
+    /// The device refused a channel request.
+    Failure,
+    Close,
+}
+
+/// Reads one command's answer, event by event, bounded by the cap.
+struct Reader {
+    command: ExportCommand,
+    cap: usize,
+    answer: Answer,
+    signal: Option<String>,
+}
+
+impl Reader {
+    fn new(command: ExportCommand, cap: usize) -> Reader {
+        Reader {
+            command,
+            cap,
+            answer: Answer::default(),
+            signal: None,
+        }
     }
-    Ok(answer)
+
+    /// Take one event; `Break` once the channel closed.
+    fn feed(
+        &mut self,
+        event: ChannelEvent<'_>,
+        progress: &Progress,
+    ) -> Result<std::ops::ControlFlow<()>, Fault> {
+        match event {
+            ChannelEvent::Stdout(data) => self.answer.take(data, false, self.cap, progress)?,
+            ChannelEvent::Stderr(data) => self.answer.take(data, true, self.cap, progress)?,
+            ChannelEvent::ExitStatus(status) => self.answer.exit_status = Some(status),
+            ChannelEvent::ExitSignal(signal) => {
+                // A device may repeat it: keep the first, bounded.
+                self.signal
+                    .get_or_insert_with(|| signal.chars().take(64).collect());
+            }
+            ChannelEvent::Failure
+                if self.answer.bytes() == 0 && self.answer.exit_status.is_none() =>
+            {
+                return Err(Fault::ExecRefused {
+                    reason: format!("`{}` was refused", self.command.command_line()),
+                });
+            }
+            ChannelEvent::Failure => {}
+            ChannelEvent::Close => return Ok(std::ops::ControlFlow::Break(())),
+        }
+        Ok(std::ops::ControlFlow::Continue(()))
+    }
+
+    /// The channel ended (closed, or the session went away).
+    fn end(self) -> Result<Answer, Fault> {
+        if self.answer.exit_status.is_none() {
+            return Err(Fault::NoExitStatus {
+                bytes: self.answer.bytes(),
+                signal: self.signal,
+            });
+        }
+        Ok(self.answer)
+    }
+}
+
+/// Read a whole transcript of what a device sent after authentication,
+/// then apply the completeness gate, normalize and hash, exactly as an
+/// attempt does: a snapshot, or the failure's kind and message.
+pub fn read_transcript(
+    events: &[ChannelEvent<'_>],
+    output_cap: usize,
+    command: ExportCommand,
+) -> Result<Collected, (FailureKind, String)> {
+    let progress = Progress::default();
+    progress.set_stage(Stage::Read);
+    let mut reader = Reader::new(command, output_cap);
+    let read = (|| {
+        for event in events {
+            if reader.feed(event.clone(), &progress)?.is_break() {
+                break;
+            }
+        }
+        let answer = reader.end()?;
+        let bytes = answer.bytes();
+        answer.finish(command, false, bytes, &progress)
+    })();
+    read.map_err(|fault| classify(&fault))
 }
 
 // === the answer of one command ===

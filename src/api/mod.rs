@@ -3,25 +3,38 @@
 //!
 //! This is wiring, like `main.rs`: it joins the runner's command channel
 //! (`effects`), the read models (`projections`) and the log (`store`), so it
-//! lives beside them rather than inside one.
+//! lives beside them rather than inside one. Who may call what is in
+//! [`auth`]; where it may listen, TLS and the limits in [`serve`]; what
+//! clients send is parsed in [`requests`].
 //!
 //! | method | path | answer |
 //! |---|---|---|
+//! | GET | `/healthz` | `ok` (never needs the token) |
 //! | GET | `/v1/status` | fleet summary and one row per device |
 //! | GET | `/v1/devices/{id}` | one device's status |
-//! | GET | `/v1/devices/{id}/history` | the device's audit trail (every event with what it led to) |
+//! | GET | `/v1/devices/{id}/history?after=SEQ&limit=N` | one page of the device's audit trail, `next_after` for the next |
 //! | POST | `/v1/devices/{id}/trigger` | backup now; 200 success, 409 conflict, 423 blocked, 404 not found, 502 failed, 504 timeout |
+//! | POST | `/v1/trigger` `{"device_id", "tenant_id"?}` | the same, in the platform's request shape |
 //! | POST | `/api/tenants/{tenant}/devices/{id}/backup` | the same, at the path the platform we replace used |
 //! | POST | `/v1/devices/{id}/credentials-updated` | 202: leave `AuthBlocked` |
 //! | POST | `/v1/devices/{id}/host-key/reset` | 202: forget the trusted key, trust the next |
 //! | POST | `/v1/devices/{id}/host-key/accept` `{"fingerprint": "SHA256:…"}` | 202: trust this key |
 //! | GET | `/metrics` | Prometheus text |
+//!
+//! Every error is JSON: `{"code": "...", "error": "..."}`, the message
+//! naming the field or device that was wrong.
+
+pub mod auth;
+pub mod requests;
+pub mod serve;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,10 +42,14 @@ use axum::{Json, Router};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{DeviceId, Envelope, Timestamp, TriggerReply};
+use crate::domain::{DeviceId, Envelope, TenantId, Timestamp, TriggerReply};
 use crate::effects::runner::{Clock, Command, RunnerHandle};
 use crate::projections::status::{DeviceStatus, FleetSummary, StatusBoard};
 use crate::store::EventLog;
+
+use self::auth::Access;
+use self::requests::RequestError;
+use self::serve::HttpLimits;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -48,13 +65,15 @@ pub struct ApiState {
     pub requests: Arc<AtomicU64>,
 }
 
-/// The whole router.
-pub fn router(state: ApiState) -> Router {
+/// The whole router, behind the access rule and the limits.
+pub fn router(state: ApiState, access: Access, limits: HttpLimits) -> Router {
     Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
         .route("/v1/status", get(status))
         .route("/v1/devices/{device}", get(device_status))
         .route("/v1/devices/{device}/history", get(history))
         .route("/v1/devices/{device}/trigger", post(trigger))
+        .route("/v1/trigger", post(trigger_body))
         .route(
             "/api/tenants/{tenant}/devices/{device}/backup",
             post(trigger_tod),
@@ -69,7 +88,21 @@ pub fn router(state: ApiState) -> Router {
             post(host_key_accept),
         )
         .route("/metrics", get(metrics_text))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such path") })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this path does not take that method",
+            )
+        })
         .with_state(state)
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            limits.request_timeout,
+            serve::time_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(access, auth::require))
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -79,30 +112,64 @@ pub struct StatusResponse {
     pub devices: Vec<DeviceStatus>,
 }
 
+/// Every error answer: a stable code and a message for a human.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ErrorBody {
+    #[serde(default)]
+    pub code: String,
     pub error: String,
 }
 
-fn error(code: StatusCode, message: impl Into<String>) -> Response {
+/// A JSON error answer.
+pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (
-        code,
+        status,
         Json(ErrorBody {
+            code: code.into(),
             error: message.into(),
         }),
     )
         .into_response()
 }
 
+fn bad_request(e: RequestError) -> Response {
+    error(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+}
+
+fn no_device(device: &DeviceId) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no device {device}"),
+    )
+}
+
+/// A body the limit refused, or that could not be read.
+#[allow(clippy::result_large_err)] // a Response is what every handler returns anyway
+fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response> {
+    body.map_err(|r| {
+        let code = if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            "body_too_large"
+        } else {
+            "bad_body"
+        };
+        error(r.status(), code, format!("body: {}", r.body_text()))
+    })
+}
+
 #[allow(clippy::result_large_err)] // a Response is what every handler returns anyway
 fn parse_device(raw: &str) -> Result<DeviceId, Response> {
-    DeviceId::parse(raw).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))
+    DeviceId::parse(raw).map_err(|e| error(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))
 }
 
 async fn status(State(s): State<ApiState>) -> Response {
     let now = s.clock.now();
     let Ok(board) = s.status.lock() else {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "status unavailable");
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "status unavailable",
+        );
     };
     Json(StatusResponse {
         now,
@@ -112,38 +179,72 @@ async fn status(State(s): State<ApiState>) -> Response {
     .into_response()
 }
 
+fn row(s: &ApiState, device: &DeviceId) -> Option<DeviceStatus> {
+    s.status.lock().ok().and_then(|b| b.get(device).cloned())
+}
+
 async fn device_status(State(s): State<ApiState>, Path(device): Path<String>) -> Response {
     let device = match parse_device(&device) {
         Ok(d) => d,
         Err(r) => return r,
     };
-    let row = s.status.lock().ok().and_then(|b| b.get(&device).cloned());
-    match row {
+    match row(&s, &device) {
         Some(row) => Json(row).into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("no device {device}")),
+        None => no_device(&device),
     }
 }
 
-async fn history(State(s): State<ApiState>, Path(device): Path<String>) -> Response {
+/// One page of a device's audit trail.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HistoryPageResponse {
+    pub device: String,
+    pub events: Vec<Envelope>,
+    /// Ask again with `after=` this for the next page; absent on the last.
+    pub next_after: Option<u64>,
+}
+
+async fn history(
+    State(s): State<ApiState>,
+    Path(device): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let device = match parse_device(&device) {
         Ok(d) => d,
         Err(r) => return r,
     };
+    let page = match requests::history_page(query.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return bad_request(e),
+    };
+    // Only one page is ever held: the stream is read up to one event past it.
     let mut stream = s.log.device_history(&device);
-    let mut events: Vec<Envelope> = Vec::new();
+    let mut events: Vec<Envelope> = Vec::with_capacity(page.limit.min(64));
+    let mut more = false;
     while let Some(item) = stream.next().await {
         match item {
+            Ok(env) if env.seq <= page.after => {}
+            Ok(_) if events.len() == page.limit => {
+                more = true;
+                break;
+            }
             Ok(env) => events.push(env),
-            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "log", e.to_string()),
         }
     }
-    if events.is_empty() {
+    if events.is_empty() && page.after == 0 {
         return error(
             StatusCode::NOT_FOUND,
+            "not_found",
             format!("no events for device {device}"),
         );
     }
-    Json(events).into_response()
+    let next_after = more.then(|| events.last().map_or(page.after, |e| e.seq));
+    Json(HistoryPageResponse {
+        device: device.to_string(),
+        events,
+        next_after,
+    })
+    .into_response()
 }
 
 /// The answer to a trigger, as JSON and an HTTP status.
@@ -175,7 +276,16 @@ pub fn trigger_status(reply: &TriggerOutcome) -> StatusCode {
     }
 }
 
-async fn run_trigger(s: &ApiState, device: DeviceId) -> Response {
+async fn run_trigger(s: &ApiState, device: DeviceId, tenant: Option<TenantId>) -> Response {
+    if let Some(tenant) = &tenant
+        && row(s, &device).is_some_and(|r| r.tenant != tenant.as_str())
+    {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no device {device} in tenant {tenant}"),
+        );
+    }
     let n = s.requests.fetch_add(1, Ordering::Relaxed);
     let request = format!("http-{}-{}-{}", s.node, s.clock.now().as_millis(), n);
     let reply = tokio::time::timeout(
@@ -185,7 +295,7 @@ async fn run_trigger(s: &ApiState, device: DeviceId) -> Response {
     .await;
     let outcome = match reply {
         Ok(Some(r)) => TriggerOutcome::Reply(r),
-        Ok(None) => return error(StatusCode::SERVICE_UNAVAILABLE, "the runner has stopped"),
+        Ok(None) => return stopped(),
         Err(_) => TriggerOutcome::Timeout {
             reply: "timeout".into(),
         },
@@ -202,19 +312,42 @@ async fn run_trigger(s: &ApiState, device: DeviceId) -> Response {
         .into_response()
 }
 
+fn stopped() -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "stopped",
+        "the runner has stopped",
+    )
+}
+
 async fn trigger(State(s): State<ApiState>, Path(device): Path<String>) -> Response {
     match parse_device(&device) {
-        Ok(d) => run_trigger(&s, d).await,
+        Ok(d) => run_trigger(&s, d, None).await,
         Err(r) => r,
+    }
+}
+
+async fn trigger_body(State(s): State<ApiState>, raw: Result<Bytes, BytesRejection>) -> Response {
+    let raw = match body(raw) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match requests::trigger(&raw) {
+        Ok(t) => run_trigger(&s, t.device, t.tenant).await,
+        Err(e) => bad_request(e),
     }
 }
 
 async fn trigger_tod(
     State(s): State<ApiState>,
-    Path((_tenant, device)): Path<(String, String)>,
+    Path((tenant, device)): Path<(String, String)>,
 ) -> Response {
+    let tenant = match TenantId::parse(&tenant) {
+        Ok(t) => t,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", e.to_string()),
+    };
     match parse_device(&device) {
-        Ok(d) => run_trigger(&s, d).await,
+        Ok(d) => run_trigger(&s, d, Some(tenant)).await,
         Err(r) => r,
     }
 }
@@ -224,18 +357,13 @@ fn command(s: &ApiState, device: &str, make: impl FnOnce(DeviceId) -> Command) -
         Ok(d) => d,
         Err(r) => return r,
     };
-    let known = s
-        .status
-        .lock()
-        .ok()
-        .is_some_and(|b| b.get(&device).is_some());
-    if !known {
-        return error(StatusCode::NOT_FOUND, format!("no device {device}"));
+    if row(s, &device).is_none() {
+        return no_device(&device);
     }
     if s.runner.send(make(device)) {
         StatusCode::ACCEPTED.into_response()
     } else {
-        error(StatusCode::SERVICE_UNAVAILABLE, "the runner has stopped")
+        stopped()
     }
 }
 
@@ -247,6 +375,7 @@ async fn host_key_reset(State(s): State<ApiState>, Path(device): Path<String>) -
     command(&s, &device, |device| Command::HostKeyReset { device })
 }
 
+/// The body of `host-key/accept`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AcceptBody {
     pub fingerprint: String,
@@ -255,23 +384,28 @@ pub struct AcceptBody {
 async fn host_key_accept(
     State(s): State<ApiState>,
     Path(device): Path<String>,
-    Json(body): Json<AcceptBody>,
+    raw: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if !body.fingerprint.starts_with("SHA256:") {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "fingerprint must look like SHA256:<base64>, as `ssh-keygen -l` prints it",
-        );
+    let raw = match body(raw) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match requests::host_key_accept(&raw) {
+        Ok(fingerprint) => command(&s, &device, |device| Command::HostKeyAccepted {
+            device,
+            fingerprint,
+        }),
+        Err(e) => bad_request(e),
     }
-    command(&s, &device, |device| Command::HostKeyAccepted {
-        device,
-        fingerprint: body.fingerprint,
-    })
 }
 
 async fn metrics_text(State(s): State<ApiState>) -> Response {
     match &s.prometheus {
         Some(h) => h.render().into_response(),
-        None => error(StatusCode::NOT_FOUND, "metrics are not enabled"),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "metrics are not enabled",
+        ),
     }
 }

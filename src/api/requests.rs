@@ -1,0 +1,226 @@
+//! What clients send: request bodies and query strings, parsed without IO
+//! into checked values, or refused with an error that names the field.
+//!
+//! The same parsers serve the HTTP API and, for the trigger, the platform's
+//! request shape (`{"device_id", "tenant_id"}`), and they are what the fuzz
+//! targets feed with arbitrary bytes: nothing here may panic.
+
+use serde::Deserialize;
+
+use crate::domain::{DeviceId, TenantId};
+
+/// A request that cannot be used: which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct RequestError {
+    /// The field's path (`fingerprint`, `device_id`, `limit`), or `body`.
+    pub field: String,
+    pub message: String,
+}
+
+impl RequestError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        RequestError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Decode JSON into `T`, naming the field that does not fit.
+fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, RequestError> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => {
+            return Err(RequestError::new(
+                "body",
+                "empty: a JSON object is expected",
+            ));
+        }
+        Some(b'{') => {}
+        // serde would take an array for a struct: refuse it plainly.
+        Some(_) => return Err(RequestError::new("body", "a JSON object is expected")),
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        RequestError::new(field, e.into_inner().to_string())
+    })?;
+    de.end()
+        .map_err(|e| RequestError::new("body", format!("trailing data: {e}")))?;
+    Ok(value)
+}
+
+/// A manual trigger: which device, and optionally whose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggerRequest {
+    pub device: DeviceId,
+    pub tenant: Option<TenantId>,
+}
+
+#[derive(Deserialize)]
+struct RawTrigger {
+    device_id: String,
+    #[serde(default)]
+    tenant_id: Option<String>,
+}
+
+/// `{"device_id": "r1", "tenant_id": "acme"}` (`tenant_id` optional; other
+/// fields are ignored, as the platform may send more).
+pub fn trigger(body: &[u8]) -> Result<TriggerRequest, RequestError> {
+    let raw: RawTrigger = json(body)?;
+    let device = DeviceId::parse(&raw.device_id)
+        .map_err(|e| RequestError::new("device_id", e.to_string()))?;
+    let tenant = raw
+        .tenant_id
+        .map(|t| TenantId::parse(&t).map_err(|e| RequestError::new("tenant_id", e.to_string())))
+        .transpose()?;
+    Ok(TriggerRequest { device, tenant })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccept {
+    fingerprint: String,
+}
+
+/// `{"fingerprint": "SHA256:…"}`: the key an operator checked and trusts.
+pub fn host_key_accept(body: &[u8]) -> Result<String, RequestError> {
+    let raw: RawAccept = json(body)?;
+    check_fingerprint(&raw.fingerprint).map_err(|m| RequestError::new("fingerprint", m))?;
+    Ok(raw.fingerprint)
+}
+
+/// `SHA256:` and 43 characters of unpadded base64, as `ssh-keygen -l`
+/// prints a SHA-256 fingerprint.
+pub fn check_fingerprint(fp: &str) -> Result<(), String> {
+    const HINT: &str =
+        "must look like SHA256:<43 characters of base64>, as `ssh-keygen -l` prints it";
+    let Some(b64) = fp.strip_prefix("SHA256:") else {
+        return Err(HINT.into());
+    };
+    let alphabet = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/';
+    if b64.len() != 43 || !b64.chars().all(alphabet) {
+        return Err(HINT.into());
+    }
+    Ok(())
+}
+
+/// One page of a device's history: the events after sequence `after`, at
+/// most `limit` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryPage {
+    pub after: u64,
+    pub limit: usize,
+}
+
+/// The page size when none is asked for.
+pub const DEFAULT_PAGE: usize = 500;
+/// The largest page: bounds what one answer holds in memory.
+pub const MAX_PAGE: usize = 5_000;
+
+/// `after=N&limit=N` (both optional) from a query string.
+pub fn history_page(query: Option<&str>) -> Result<HistoryPage, RequestError> {
+    let mut page = HistoryPage {
+        after: 0,
+        limit: DEFAULT_PAGE,
+    };
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let number = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| RequestError::new(key, format!("{value:?} is not a whole number")))
+        };
+        match key {
+            "after" => page.after = number()?,
+            "limit" => {
+                let n = number()?;
+                if n == 0 || n > MAX_PAGE as u64 {
+                    return Err(RequestError::new(
+                        "limit",
+                        format!("{n} is outside 1..={MAX_PAGE}"),
+                    ));
+                }
+                page.limit = n as usize;
+            }
+            other => return Err(RequestError::new(other, "unknown parameter (after, limit)")),
+        }
+    }
+    Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trigger_names_what_is_wrong() {
+        let t = trigger(br#"{"device_id": "r1", "tenant_id": "acme", "extra": 1}"#).unwrap();
+        assert_eq!(t.device.as_str(), "r1");
+        assert_eq!(t.tenant.unwrap().as_str(), "acme");
+        assert!(trigger(br#"{"device_id": "r1"}"#).unwrap().tenant.is_none());
+        for (body, field) in [
+            (&br#"{"tenant_id": "acme"}"#[..], "body"),
+            (br#"{"device_id": 7}"#, "device_id"),
+            (br#"{"device_id": "a b"}"#, "device_id"),
+            (br#"{"device_id": "r1", "tenant_id": "x/y"}"#, "tenant_id"),
+            (b"", "body"),
+            (b"[1,2]", "body"),
+            (br#"{"device_id": "r1"} {}"#, "body"),
+            (b"\xff\xfe", "body"),
+        ] {
+            let e = trigger(body).unwrap_err();
+            assert_eq!(e.field, field, "{:?}: {e}", String::from_utf8_lossy(body));
+        }
+        let e = trigger(br#"{"tenant_id": "acme"}"#).unwrap_err();
+        assert!(e.message.contains("device_id"), "{e}");
+    }
+
+    #[test]
+    fn a_fingerprint_must_be_one() {
+        let good = "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8";
+        assert_eq!(
+            host_key_accept(format!(r#"{{"fingerprint": "{good}"}}"#).as_bytes()).unwrap(),
+            good
+        );
+        for body in [
+            r#"{"fingerprint": "MD5:aa"}"#,
+            r#"{"fingerprint": "SHA256:short"}"#,
+            r#"{"fingerprint": "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8="}"#,
+            r#"{"fingerprint": "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5S!8"}"#,
+        ] {
+            assert_eq!(
+                host_key_accept(body.as_bytes()).unwrap_err().field,
+                "fingerprint"
+            );
+        }
+        let e = host_key_accept(br#"{"fingerprnt": "x"}"#).unwrap_err();
+        assert!(e.message.contains("fingerprnt"), "{e}");
+    }
+
+    #[test]
+    fn history_pages_are_bounded() {
+        assert_eq!(
+            history_page(None).unwrap(),
+            HistoryPage {
+                after: 0,
+                limit: DEFAULT_PAGE
+            }
+        );
+        assert_eq!(
+            history_page(Some("after=10&limit=3")).unwrap(),
+            HistoryPage {
+                after: 10,
+                limit: 3
+            }
+        );
+        assert_eq!(history_page(Some("limit=0")).unwrap_err().field, "limit");
+        assert_eq!(
+            history_page(Some("limit=999999")).unwrap_err().field,
+            "limit"
+        );
+        assert_eq!(history_page(Some("after=-1")).unwrap_err().field, "after");
+        assert_eq!(history_page(Some("since=1")).unwrap_err().field, "since");
+    }
+}
