@@ -43,7 +43,12 @@ fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, RequestError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "body".to_owned() } else { path };
+        // The root, or a key with no name: name the body.
+        let field = if path == "." || path.is_empty() {
+            "body".to_owned()
+        } else {
+            path
+        };
         RequestError::new(field, e.into_inner().to_string())
     })?;
     de.end()
@@ -169,6 +174,8 @@ mod tests {
             (b"[1,2]", "body"),
             (br#"{"device_id": "r1"} {}"#, "body"),
             (b"\xff\xfe", "body"),
+            // Found by the fuzzer: an empty key before bad UTF-8.
+            (b"{\"\": \"core-\xd7\xdd\xd3\"}", "body"),
         ] {
             let e = trigger(body).unwrap_err();
             assert_eq!(e.field, field, "{:?}: {e}", String::from_utf8_lossy(body));

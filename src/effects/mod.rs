@@ -10,5 +10,6 @@ pub mod inventory;
 pub mod routeros_gen;
 pub mod runner;
 pub mod sim_fleet;
+mod sim_hostile;
 pub mod snapshot;
 pub mod ssh;

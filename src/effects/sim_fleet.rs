@@ -62,6 +62,8 @@ use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::{HashAlg, PrivateKey, PublicKey};
 use russh::server::{Auth, Msg, Session};
 use russh::{Channel, ChannelId, ChannelWriteHalf, MethodKind, MethodSet};
+use std::os::fd::AsFd;
+
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -71,6 +73,7 @@ use super::routeros_gen::{
     BulkLines, ExportSpec, GeneratedExport, LineEnding, RouterOsVersion, Sensitive, V6_VERSIONS,
     V7_VERSIONS,
 };
+use super::sim_hostile::{Raw, misbehave};
 
 /// Bytes per write on the channel (under SSH flow control).
 const CHUNK: usize = 64 * 1024;
@@ -114,6 +117,53 @@ pub enum Fault {
     /// allows lines before `SSH-2.0-…`): a banner that never ends, as fast
     /// as the client reads it.
     EndlessBanner,
+    /// After the export's header, one line of `bytes` bytes that never
+    /// ends in a newline.
+    HugeLine { bytes: u64 },
+    /// After the exec request, the device opens `count` channels towards
+    /// the client (sessions, forwarded TCP, X11, agent) before it answers.
+    ChannelFlood { count: u32 },
+    /// The identification and the device's KEXINIT, then silence: a key
+    /// exchange that never completes.
+    StalledKex,
+    /// The connection drops at this stage of the protocol.
+    DisconnectAt { stage: DropStage },
+}
+
+/// Where a [`Fault::DisconnectAt`] device drops the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropStage {
+    /// Right after its identification line.
+    Banner,
+    /// Right after its KEXINIT, mid key exchange.
+    Kex,
+    /// When the password arrives.
+    Auth,
+    /// When the command arrives.
+    Exec,
+    /// Halfway through the export, without an exit status.
+    Output,
+}
+
+impl DropStage {
+    /// Every stage, in protocol order.
+    pub const ALL: [DropStage; 5] = [
+        DropStage::Banner,
+        DropStage::Kex,
+        DropStage::Auth,
+        DropStage::Exec,
+        DropStage::Output,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DropStage::Banner => "banner",
+            DropStage::Kex => "kex",
+            DropStage::Auth => "auth",
+            DropStage::Exec => "exec",
+            DropStage::Output => "output",
+        }
+    }
 }
 
 impl Fault {
@@ -133,6 +183,10 @@ impl Fault {
             Fault::Flaky { .. } => "flaky",
             Fault::LegacyAlgorithms => "legacy-algorithms",
             Fault::EndlessBanner => "endless-banner",
+            Fault::HugeLine { .. } => "huge-line",
+            Fault::ChannelFlood { .. } => "channel-flood",
+            Fault::StalledKex => "stalled-kex",
+            Fault::DisconnectAt { .. } => "disconnect",
         }
     }
 }
@@ -143,7 +197,7 @@ pub enum FaultSpecError {
     #[error("fault spec token {token:?}: expected KIND[:PARAM]=DEVICES, e.g. wrong-password=1,3")]
     Shape { token: String },
     #[error(
-        "fault spec token {token:?}: unknown fault {kind:?}; known: wrong-password, host-key-replaced, silent-after-accept (silence), silent-mid-output, close-before-exit-status (no-exit-status), oversized (too-large), slow, routeros6 (v6), refused, garbage, flaky, legacy-algorithms (legacy), endless-banner"
+        "fault spec token {token:?}: unknown fault {kind:?}; known: wrong-password, host-key-replaced, silent-after-accept (silence), silent-mid-output, close-before-exit-status (no-exit-status), oversized (too-large), slow, routeros6 (v6), refused, garbage, flaky, legacy-algorithms (legacy), endless-banner, huge-line, channel-flood, stalled-kex, disconnect:banner|kex|auth|exec|output"
     )]
     UnknownKind { token: String, kind: String },
     #[error("fault spec token {token:?}: bad parameter {param:?} ({why})")]
@@ -248,6 +302,27 @@ fn parse_fault(token: &str, kind: &str, param: Option<&str>) -> Result<Fault, Fa
         "routeros6" | "v6" => no_param(Fault::RouterOs6),
         "legacy-algorithms" | "legacy" => no_param(Fault::LegacyAlgorithms),
         "endless-banner" => no_param(Fault::EndlessBanner),
+        "huge-line" => Ok(Fault::HugeLine {
+            bytes: size(20 * 1024 * 1024)?,
+        }),
+        "channel-flood" => {
+            let count = match param {
+                None => 500,
+                Some(p) => p
+                    .parse()
+                    .map_err(|_| bad(p, "expected a channel count like 500"))?,
+            };
+            Ok(Fault::ChannelFlood { count })
+        }
+        "stalled-kex" => no_param(Fault::StalledKex),
+        "disconnect" => {
+            let p = param.unwrap_or("output");
+            let stage = DropStage::ALL
+                .into_iter()
+                .find(|s| s.name() == p)
+                .ok_or_else(|| bad(p, "expected banner, kex, auth, exec or output"))?;
+            Ok(Fault::DisconnectAt { stage })
+        }
         "refused" | "connection-refused" => no_param(Fault::ConnectionRefused),
         "garbage" => Ok(Fault::Garbage { bytes: size(4096)? }),
         "flaky" => {
@@ -530,6 +605,12 @@ impl SimDevice {
         self.runtime.connections.load(Ordering::Relaxed)
     }
 
+    /// Channels this device opened towards a client and the client took
+    /// (under [`Fault::ChannelFlood`]; a backup client takes none).
+    pub fn flood_accepted(&self) -> u64 {
+        self.runtime.flood_accepted.load(Ordering::Relaxed)
+    }
+
     /// Whether the device carries a fault of this kind (see [`Fault::name`]).
     pub fn has(&self, name: &str) -> bool {
         self.faults.iter().any(|f| f.name() == name)
@@ -714,6 +795,8 @@ struct DeviceRuntime {
     /// The faults in force (changed at run time by [`SimDevice::set_faults`]).
     faults: std::sync::RwLock<Vec<Fault>>,
     connections: AtomicU64,
+    /// Channels this device opened towards a client that the client took.
+    flood_accepted: AtomicU64,
     clock: Arc<FleetClock>,
 }
 
@@ -809,6 +892,7 @@ impl DeviceRuntime {
             replacement,
             faults: std::sync::RwLock::new(d.faults.clone()),
             connections: AtomicU64::new(0),
+            flood_accepted: AtomicU64::new(0),
             clock,
         }
     }
@@ -849,6 +933,11 @@ impl DeviceRuntime {
 
     /// Whether a password is the device's: under `WrongPassword` the device's
     /// real password is another one than the inventory's.
+    fn drops_at(&self, stage: DropStage) -> bool {
+        self.fault(|f| (*f == Fault::DisconnectAt { stage }).then_some(()))
+            .is_some()
+    }
+
     fn password_ok(&self, password: &str) -> bool {
         match self.fault(|f| (*f == Fault::WrongPassword).then_some(())) {
             Some(()) => password == format!("{}-rotated", self.password),
@@ -1041,6 +1130,26 @@ async fn serve_connection(
             }
         }
     }
+    if let Some(how) = device.fault(|f| match f {
+        Fault::StalledKex => Some(Raw::KexInitThenSilence),
+        Fault::DisconnectAt {
+            stage: DropStage::Banner,
+        } => Some(Raw::BannerThenClose),
+        Fault::DisconnectAt {
+            stage: DropStage::Kex,
+        } => Some(Raw::KexInitThenClose),
+        _ => None,
+    }) {
+        misbehave(socket, how, cancel).await;
+        return;
+    }
+    // A second handle on the socket, to drop the connection from under
+    // russh (which owns the stream) when the device's fault says so.
+    let killer = socket
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .map(std::net::TcpStream::from);
     let session_cancel = cancel.child_token();
     let handler = DeviceSession {
         device: device.clone(),
@@ -1062,6 +1171,12 @@ async fn serve_connection(
                     let _ = handle
                         .disconnect(russh::Disconnect::ByApplication, "shutting down".into(), "en".into())
                         .await;
+                }
+                // The device itself drops the connection (no SSH goodbye).
+                _ = session_cancel.cancelled() => {
+                    if let Some(k) = &killer {
+                        let _ = k.shutdown(std::net::Shutdown::Both);
+                    }
                 }
             }
         }
@@ -1104,6 +1219,12 @@ impl russh::server::Handler for DeviceSession {
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        if self.device.drops_at(DropStage::Auth) {
+            // No answer: the connection goes (serve_connection drops the
+            // session, and this future with it).
+            self.cancel.cancel();
+            std::future::pending::<()>().await;
+        }
         if user == self.device.user && self.device.password_ok(password) {
             Ok(Auth::Accept)
         } else {
@@ -1193,23 +1314,67 @@ impl russh::server::Handler for DeviceSession {
             session.channel_failure(channel)?;
             return Ok(());
         };
+        if self.device.drops_at(DropStage::Exec) {
+            self.cancel.cancel();
+            std::future::pending::<()>().await;
+        }
         session.channel_success(channel)?;
         let command = String::from_utf8_lossy(data).into_owned();
         let device = self.device.clone();
         let connection = self.connection;
         let cancel = self.cancel.clone();
+        let handle = session.handle();
         tokio::spawn(async move {
             tokio::select! {
                 _ = cancel.cancelled() => {}
-                r = run_exec(&device, connection, &command, &write) => {
+                r = async {
+                    flood_channels(&device, &handle).await;
+                    run_exec(&device, connection, &command, &write).await
+                } => {
                     if let Err(e) = r {
                         tracing::debug!(device = %device.id, error = %e, "sim device exec ended early");
+                    }
+                    if device.drops_at(DropStage::Output) {
+                        cancel.cancel();
                     }
                 }
             }
         });
         Ok(())
     }
+}
+
+/// Under [`Fault::ChannelFlood`], open that many channels towards the
+/// client, of every kind a server may open, one after the other (each
+/// waits for the client's answer).
+async fn flood_channels(device: &DeviceRuntime, handle: &russh::server::Handle) {
+    let Some(count) = device.fault(|f| match f {
+        Fault::ChannelFlood { count } => Some(*count),
+        _ => None,
+    }) else {
+        return;
+    };
+    let mut accepted = 0u32;
+    for i in 0..count {
+        let opened = match i % 4 {
+            0 => handle.channel_open_session().await,
+            1 => {
+                handle
+                    .channel_open_forwarded_tcpip("127.0.0.1", 8080, "192.0.2.66", i)
+                    .await
+            }
+            2 => handle.channel_open_x11("192.0.2.66", i).await,
+            _ => handle.channel_open_agent().await,
+        };
+        match opened {
+            Ok(_) => accepted += 1,
+            Err(russh::Error::ChannelOpenFailure(_)) => {}
+            Err(_) => break, // the client went away
+        }
+    }
+    device
+        .flood_accepted
+        .fetch_add(u64::from(accepted), Ordering::Relaxed);
 }
 
 /// The real clock of the simulation: export headers carry the time a device
@@ -1237,6 +1402,7 @@ impl Delivery<'_> {
         while !data.is_empty() {
             let mut take = data.len().min(CHUNK);
             if let Some(rate) = self.slow {
+                // Ten writes a second, or one byte at a time below 10 B/s.
                 take = take.min((rate / 10).max(1) as usize);
             }
             if let Some(stall) = self.stall_at {
@@ -1250,8 +1416,9 @@ impl Delivery<'_> {
             }
             self.write.data_bytes(data.split_to(take)).await?;
             self.sent += take as u64;
-            if self.slow.is_some() {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            if let Some(rate) = self.slow {
+                let pause = if rate >= 10 { 100 } else { 1000 / rate.max(1) };
+                tokio::time::sleep(Duration::from_millis(pause)).await;
             }
         }
         Ok(())
@@ -1303,6 +1470,22 @@ async fn run_exec(
             }
             Answer::Export(sensitive) => {
                 let text = device.export().render(device.clock.now_millis(), sensitive);
+                if device.drops_at(DropStage::Output) {
+                    // Half the export, then the connection drops.
+                    let half = text.len() / 2;
+                    out.send(Bytes::copy_from_slice(&text.as_bytes()[..half]))
+                        .await?;
+                    return Ok(());
+                }
+                if let Some(bytes) = device.fault(|f| match f {
+                    Fault::HugeLine { bytes } => Some(*bytes),
+                    _ => None,
+                }) {
+                    send_huge_line(&mut out, &text, bytes).await?;
+                    write.exit_status(0).await?;
+                    write.eof().await?;
+                    return write.close().await;
+                }
                 let sent = text.len() as u64;
                 out.send(text).await?;
                 let oversized = device.fault(|f| match f {
@@ -1332,6 +1515,25 @@ async fn run_exec(
     }
     write.eof().await?;
     write.close().await?;
+    Ok(())
+}
+
+/// The export's header, then one line of `bytes` bytes with no end.
+async fn send_huge_line(
+    out: &mut Delivery<'_>,
+    export: &str,
+    bytes: u64,
+) -> Result<(), russh::Error> {
+    let header = export.lines().next().unwrap_or_default();
+    out.send(format!("{header}\n/system note\nset note=\""))
+        .await?;
+    let chunk = Bytes::from(vec![b'A'; CHUNK]);
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(CHUNK as u64) as usize;
+        out.send(chunk.slice(..n)).await?;
+        left -= n as u64;
+    }
     Ok(())
 }
 

@@ -63,7 +63,9 @@
 
 mod classify;
 mod deadline;
+mod handler;
 pub mod output;
+mod reader;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -78,6 +80,9 @@ use tokio::time::Instant;
 
 pub use classify::{Fault, Stage, classify};
 use deadline::DeadlineStream;
+use handler::{HandshakeError, HostKeyCheck};
+use reader::Reader;
+pub use reader::{ChannelEvent, read_transcript};
 
 use crate::domain::FailureKind;
 use crate::domain::normalize;
@@ -608,6 +613,16 @@ async fn authenticate(
         .await
     {
         Ok(AuthResult::Success) => Ok(()),
+        // russh reports a session that ended while we waited as a failure
+        // offering nothing: that is a lost connection (transient), not a
+        // refused password. A real refusal lists what the device accepts.
+        Ok(AuthResult::Failure {
+            remaining_methods,
+            partial_success: false,
+        }) if remaining_methods.is_empty() && session.is_closed() => Err(Fault::Ssh {
+            stage: Stage::Auth,
+            error: russh::Error::Disconnect,
+        }),
         Ok(AuthResult::Failure {
             remaining_methods, ..
         }) => Err(Fault::AuthRejected {
@@ -669,102 +684,6 @@ async fn exec_and_read(
         }
     }
     reader.end()
-}
-
-/// What a device sent on the exec channel, as the reader sees it (russh's
-/// messages, without russh): the seam the fuzz target drives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChannelEvent<'a> {
-    Stdout(&'a [u8]),
-    Stderr(&'a [u8]),
-    ExitStatus(u32),
-    /// The signal's name (and whether it dumped core).
-    ExitSignal(String),
-    /// The device refused a channel request.
-    Failure,
-    Close,
-}
-
-/// Reads one command's answer, event by event, bounded by the cap.
-struct Reader {
-    command: ExportCommand,
-    cap: usize,
-    answer: Answer,
-    signal: Option<String>,
-}
-
-impl Reader {
-    fn new(command: ExportCommand, cap: usize) -> Reader {
-        Reader {
-            command,
-            cap,
-            answer: Answer::default(),
-            signal: None,
-        }
-    }
-
-    /// Take one event; `Break` once the channel closed.
-    fn feed(
-        &mut self,
-        event: ChannelEvent<'_>,
-        progress: &Progress,
-    ) -> Result<std::ops::ControlFlow<()>, Fault> {
-        match event {
-            ChannelEvent::Stdout(data) => self.answer.take(data, false, self.cap, progress)?,
-            ChannelEvent::Stderr(data) => self.answer.take(data, true, self.cap, progress)?,
-            ChannelEvent::ExitStatus(status) => self.answer.exit_status = Some(status),
-            ChannelEvent::ExitSignal(signal) => {
-                // A device may repeat it: keep the first, bounded.
-                self.signal
-                    .get_or_insert_with(|| signal.chars().take(64).collect());
-            }
-            ChannelEvent::Failure
-                if self.answer.bytes() == 0 && self.answer.exit_status.is_none() =>
-            {
-                return Err(Fault::ExecRefused {
-                    reason: format!("`{}` was refused", self.command.command_line()),
-                });
-            }
-            ChannelEvent::Failure => {}
-            ChannelEvent::Close => return Ok(std::ops::ControlFlow::Break(())),
-        }
-        Ok(std::ops::ControlFlow::Continue(()))
-    }
-
-    /// The channel ended (closed, or the session went away).
-    fn end(self) -> Result<Answer, Fault> {
-        if self.answer.exit_status.is_none() {
-            return Err(Fault::NoExitStatus {
-                bytes: self.answer.bytes(),
-                signal: self.signal,
-            });
-        }
-        Ok(self.answer)
-    }
-}
-
-/// Read a whole transcript of what a device sent after authentication,
-/// then apply the completeness gate, normalize and hash, exactly as an
-/// attempt does: a snapshot, or the failure's kind and message.
-pub fn read_transcript(
-    events: &[ChannelEvent<'_>],
-    output_cap: usize,
-    command: ExportCommand,
-) -> Result<Collected, (FailureKind, String)> {
-    let progress = Progress::default();
-    progress.set_stage(Stage::Read);
-    let mut reader = Reader::new(command, output_cap);
-    let read = (|| {
-        for event in events {
-            if reader.feed(event.clone(), &progress)?.is_break() {
-                break;
-            }
-        }
-        let answer = reader.end()?;
-        let bytes = answer.bytes();
-        answer.finish(command, false, bytes, &progress)
-    })();
-    read.map_err(|fault| classify(&fault))
 }
 
 // === the answer of one command ===
@@ -896,50 +815,6 @@ impl Progress {
             fault,
             Fault::NoExitStatus { .. } | Fault::Ssh { .. } | Fault::Tcp { .. }
         )
-    }
-}
-
-// === the host-key check ===
-
-/// russh's handler: checks the host key during key exchange.
-struct HostKeyCheck {
-    trusted: Option<String>,
-    presented: Arc<Mutex<Option<String>>>,
-}
-
-/// Why the handshake stopped.
-#[derive(Debug)]
-enum HandshakeError {
-    HostKeyMismatch { presented: String, trusted: String },
-    Ssh(russh::Error),
-}
-
-impl From<russh::Error> for HandshakeError {
-    fn from(error: russh::Error) -> Self {
-        HandshakeError::Ssh(error)
-    }
-}
-
-impl client::Handler for HostKeyCheck {
-    type Error = HandshakeError;
-
-    async fn check_server_key(
-        &mut self,
-        key: &PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        let presented = fingerprint_of(key);
-        if let Ok(mut slot) = self.presented.lock() {
-            *slot = Some(presented.clone());
-        }
-        match &self.trusted {
-            Some(trusted) if *trusted != presented => Err(HandshakeError::HostKeyMismatch {
-                presented,
-                trusted: trusted.clone(),
-            }),
-            // Trusted, or trust on first use: the machine decides what to
-            // do with the reported fingerprint.
-            _ => Ok(true),
-        }
     }
 }
 
