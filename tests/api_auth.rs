@@ -297,7 +297,7 @@ async fn malformed_requests_get_json_errors_naming_the_field() {
         .await
         .unwrap();
     let operator = ApiClient::plain(&over_loopback(&daemon, "http")).with_token(TOKEN);
-    let cases: [(&str, &str, Option<serde_json::Value>, u16, &str); 7] = [
+    let cases: [(&str, &str, Option<serde_json::Value>, u16, &str); 9] = [
         (
             "POST",
             "/v1/devices/sim-0001/host-key/accept",
@@ -336,12 +336,20 @@ async fn malformed_requests_get_json_errors_naming_the_field() {
         ),
         ("GET", "/v1/devices/bad%20id", None, 400, "device id"),
         ("GET", "/v2/nothing", None, 404, "not_found"),
+        ("GET", "/v1/devices/%FF%FE", None, 400, "bad_request"),
+        ("DELETE", "/v1/status", None, 405, "method_not_allowed"),
     ];
     for (method, path, body, want, needle) in cases {
         let (code, answer) = operator.call(method, path, body).await.unwrap();
         let text = String::from_utf8_lossy(&answer);
         assert_eq!(code, want, "{method} {path}: {text}");
         assert!(text.contains(needle), "{method} {path}: {text}");
+        let json: serde_json::Value = serde_json::from_slice(&answer)
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"));
+        assert!(
+            json.get("code").is_some() || json.get("reply").is_some(),
+            "{text}"
+        );
     }
     // A body past the cap is refused without being read whole.
     let big = serde_json::json!({"fingerprint": "x".repeat(64 * 1024)});

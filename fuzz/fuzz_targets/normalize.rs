@@ -12,8 +12,11 @@ fuzz_target!(|data: &[u8]| {
     let status = u32::from(data.first().copied().unwrap_or(0) % 3 == 0);
     let _ = output::check(data, b"", status);
     let _ = output::is_v6_syntax_error(data, data);
+    // What a message quotes is bounded (each `=` shows as `=…`) and
+    // carries no control characters.
     if let Some(line) = output::first_line(data) {
-        assert!(line.chars().count() <= output::QUOTE_MAX + 1);
+        assert!(line.chars().count() <= 2 * output::QUOTE_MAX + 1, "{line:?}");
+        assert!(!line.chars().any(char::is_control), "{line:?}");
     }
     let text = String::from_utf8_lossy(data);
     let _ = normalize::find_header(&text);

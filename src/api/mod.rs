@@ -97,6 +97,7 @@ pub fn router(state: ApiState, access: Access, limits: HttpLimits) -> Router {
             )
         })
         .with_state(state)
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             limits.request_timeout,
@@ -130,6 +131,36 @@ pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Resp
         }),
     )
         .into_response()
+}
+
+/// Errors that axum's extractors answer in plain text (a path that does
+/// not decode, a query that does not parse) become JSON like every other.
+async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::NOT_FOUND => "not_found",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    error(status, code, message)
 }
 
 fn bad_request(e: RequestError) -> Response {
