@@ -21,9 +21,9 @@ use confkeep::effects::config::{DaemonConfig, SshConfig};
 use confkeep::effects::runner::{
     AttemptExecutor, AttemptJob, Clock, Command, DesiredDevice, Runner, RunnerConfig, SystemClock,
 };
-use confkeep::effects::sim_fleet::{FleetSpec, SimFleet, SimFleetHandle, inventory_toml};
 use confkeep::effects::ssh::Collector;
 use confkeep::projections::status::StatusBoard;
+use confkeep::testbed::sim_fleet::{FleetSpec, SimFleet, SimFleetHandle, inventory_toml};
 use futures::future::BoxFuture;
 
 #[path = "common/bare.rs"]

@@ -19,13 +19,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use confkeep::api::StatusResponse;
-use confkeep::effects::sim_fleet::{
+use confkeep::testbed::sim_fleet::{
     DropStage, Fault, FleetSpec, SimFleet, SimFleetHandle, inventory_toml,
 };
 
 /// The attempt deadline in both runs (command timeout; the machine adds its
 /// grace before it calls an attempt abandoned).
 const COMMAND_TIMEOUT_SECS: u64 = 5;
+/// The daemon's default `[ssh] output_cap_bytes`, in MiB.
+const OUTPUT_CAP_MB: f64 = 16.0;
 
 /// The hostile behaviours, dealt round-robin over the fleet.
 fn hostile(i: usize) -> Fault {
@@ -204,6 +206,19 @@ fn main() {
         "healthy routers failed"
     );
     let ratio = hostile_run.peak_rss_kb as f64 / healthy.peak_rss_kb.max(1) as f64;
+    // The bound: what a healthy fleet needs, plus one output cap for each
+    // answer that ran into the cap (they are read at once), plus slack for
+    // buffers in flight and the allocator.
+    let capped = hostile_run.kinds.get("too_large").copied().unwrap_or(0) as f64;
+    let bound_mb = mb(healthy.peak_rss_kb) + capped * OUTPUT_CAP_MB + 64.0;
+    println!(
+        "bound: healthy peak + {capped} capped answers x {OUTPUT_CAP_MB} MiB + 64 MiB = {bound_mb:.0} MB; hostile peak {:.0} MB",
+        mb(hostile_run.peak_rss_kb)
+    );
+    assert!(
+        mb(hostile_run.peak_rss_kb) <= bound_mb,
+        "hostile routers grew the daemon past its bound"
+    );
     println!(
         "{}",
         serde_json::json!({
@@ -212,6 +227,7 @@ fn main() {
             "hostile_peak_rss_mb": mb(hostile_run.peak_rss_kb),
             "healthy_peak_rss_mb": mb(healthy.peak_rss_kb),
             "peak_rss_ratio": ratio,
+            "peak_rss_bound_mb": bound_mb,
             "hostile_settled_s": hostile_run.settled_s,
             "hostile_settled_per_s": n as f64 / hostile_run.settled_s,
             "healthy_settled_per_s": n as f64 / healthy.settled_s,

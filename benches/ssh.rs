@@ -26,8 +26,8 @@
 use std::time::Instant;
 
 use confkeep::domain::normalize::normalized_hash;
-use confkeep::effects::sim_fleet::{FleetSpec, SimDevice, SimFleet};
 use confkeep::effects::ssh::{CollectRequest, Collector, output};
+use confkeep::testbed::sim_fleet::{FleetSpec, SimDevice, SimFleet};
 use futures::StreamExt;
 
 #[path = "common/bare.rs"]

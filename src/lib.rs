@@ -10,7 +10,9 @@
 //!   trait, [`store::EventLog`].
 //! - [`effects`]: the world. The runner (record, then decide, then act), SSH
 //!   collection with russh, snapshot publishing, the Redis gate, the
-//!   inventory, and the simulated RouterOS fleet used by tests and the demo.
+//!   inventory.
+//! - [`testbed`]: the simulated RouterOS fleet and its export generator,
+//!   used by the demo, `sim-devices`, tests and benchmarks.
 //! - [`projections`]: status, history and metrics folded from the log.
 //! - [`simulation`]: deterministic whole-fleet simulations in virtual time,
 //!   driving the same `step` and the same scheduling as production.
@@ -30,3 +32,4 @@ pub mod projections;
 pub mod redact;
 pub mod simulation;
 pub mod store;
+pub mod testbed;

@@ -16,7 +16,7 @@ use confkeep::daemon::{self, Daemon};
 use confkeep::domain::{Event, RetryPolicy};
 use confkeep::effects::config::DaemonConfig;
 use confkeep::effects::runner::SystemClock;
-use confkeep::effects::sim_fleet::{FleetSpec, SimFleet, SimFleetHandle, inventory_toml};
+use confkeep::testbed::sim_fleet::{FleetSpec, SimFleet, SimFleetHandle, inventory_toml};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -5,7 +5,7 @@
 
 use std::process::Output;
 
-use confkeep::effects::sim_fleet::{Fault, FleetSpec, SimDevice, SimFleet, SimFleetHandle};
+use confkeep::testbed::sim_fleet::{Fault, FleetSpec, SimDevice, SimFleet, SimFleetHandle};
 
 async fn fleet(faults: &[(usize, Fault)]) -> SimFleetHandle {
     let mut spec = FleetSpec::generated(3, 0xC0_11EC);

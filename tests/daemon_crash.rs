@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use confkeep::domain::{Envelope, Event, PhaseKind, TimerKind};
-use confkeep::effects::sim_fleet::{Fault, FleetSpec, SimFleet, inventory_toml};
+use confkeep::testbed::sim_fleet::{Fault, FleetSpec, SimFleet, inventory_toml};
 
 fn start_daemon(config: &Path, log: &Path) -> Child {
     let log = std::fs::File::create(log).unwrap();

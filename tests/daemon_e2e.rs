@@ -13,8 +13,8 @@ use confkeep::daemon::{self, Daemon};
 use confkeep::domain::{PhaseKind, RetryPolicy};
 use confkeep::effects::config::{DaemonConfig, SshConfig};
 use confkeep::effects::runner::SystemClock;
-use confkeep::effects::sim_fleet::{Fault, FleetSpec, SimFleet, inventory_toml};
 use confkeep::projections::status::DeviceStatus;
+use confkeep::testbed::sim_fleet::{Fault, FleetSpec, SimFleet, inventory_toml};
 
 fn policy() -> RetryPolicy {
     RetryPolicy {

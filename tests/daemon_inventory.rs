@@ -12,8 +12,8 @@ use confkeep::daemon::{self, Daemon, InventoryReloads};
 use confkeep::domain::{PhaseKind, RetryPolicy};
 use confkeep::effects::config::{DaemonConfig, SshConfig};
 use confkeep::effects::runner::SystemClock;
-use confkeep::effects::sim_fleet::{Fault, FleetSpec, SimFleet, inventory_toml};
 use confkeep::projections::status::DeviceStatus;
+use confkeep::testbed::sim_fleet::{Fault, FleetSpec, SimFleet, inventory_toml};
 
 fn config(dir: &std::path::Path) -> DaemonConfig {
     DaemonConfig {

@@ -9,7 +9,7 @@ use confkeep::daemon::{self, Daemon};
 use confkeep::domain::{PhaseKind, RetryPolicy};
 use confkeep::effects::config::{DaemonConfig, NatsConfig, SshConfig};
 use confkeep::effects::runner::SystemClock;
-use confkeep::effects::sim_fleet::{Fault, FleetSpec, SimFleet, inventory_toml};
+use confkeep::testbed::sim_fleet::{Fault, FleetSpec, SimFleet, inventory_toml};
 use futures::StreamExt;
 
 fn nats_url() -> String {

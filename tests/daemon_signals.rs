@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use confkeep::domain::{Event, Outcome, PhaseKind};
-use confkeep::effects::sim_fleet::{Fault, FleetSpec, SimFleet, SimFleetHandle, inventory_toml};
+use confkeep::testbed::sim_fleet::{Fault, FleetSpec, SimFleet, SimFleetHandle, inventory_toml};
 
 fn signal(child: &Child, name: &str) {
     let ok = Command::new("kill")

@@ -8,10 +8,10 @@
 use std::time::Duration;
 
 use confkeep::domain::FailureKind;
-use confkeep::effects::sim_fleet::{
+use confkeep::effects::ssh::{CollectFailure, CollectRequest, Collected, Collector, Stage};
+use confkeep::testbed::sim_fleet::{
     DropStage, Fault, FleetSpec, SimDevice, SimFleet, SimFleetHandle,
 };
-use confkeep::effects::ssh::{CollectFailure, CollectRequest, Collected, Collector, Stage};
 
 /// The deadline over each collection here.
 const DEADLINE: Duration = Duration::from_secs(2);
@@ -166,7 +166,7 @@ async fn hundreds_of_channel_opens_are_refused_and_the_backup_goes_on() {
 
 #[test]
 fn hostile_faults_parse_from_specs() {
-    use confkeep::effects::sim_fleet::parse_fault_spec;
+    use confkeep::testbed::sim_fleet::parse_fault_spec;
     let map = parse_fault_spec(
         "stalled-kex=1;disconnect:auth=2;huge-line:1MiB=3;channel-flood:300=4",
         4,

@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 
 use confkeep::cli::http::ApiClient;
 use confkeep::domain::PhaseKind;
-use confkeep::effects::sim_fleet::{Fault, FleetSpec, SimFleet, SimFleetHandle, inventory_toml};
+use confkeep::testbed::sim_fleet::{Fault, FleetSpec, SimFleet, SimFleetHandle, inventory_toml};
 
 const TOKEN: &str = "secret-scan-token-Zq8Lr2Vx9Kp4Wm7N";
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use confkeep::domain::normalize;
-use confkeep::effects::sim_fleet::{
+use confkeep::testbed::sim_fleet::{
     Fault, FleetSpec, SimClock, SimDevice, SimFleet, SimFleetHandle,
 };
 use russh::client;

@@ -8,10 +8,10 @@
 use std::time::Duration;
 
 use confkeep::domain::FailureKind;
-use confkeep::effects::sim_fleet::{Fault, FleetSpec, SimDevice, SimFleet, SimFleetHandle};
 use confkeep::effects::ssh::{
     CollectFailure, CollectRequest, Collected, Collector, ExportCommand, Stage,
 };
+use confkeep::testbed::sim_fleet::{Fault, FleetSpec, SimDevice, SimFleet, SimFleetHandle};
 
 /// The one deadline over each collection in these tests.
 const DEADLINE: Duration = Duration::from_secs(2);

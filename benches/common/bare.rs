@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use confkeep::effects::sim_fleet::SimDevice;
+use confkeep::testbed::sim_fleet::SimDevice;
 
 /// Accepts any host key: the bare loop measures SSH, not trust.
 struct AnyKey;

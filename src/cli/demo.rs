@@ -20,7 +20,7 @@ use crate::cli::history::describe;
 use crate::domain::{DeviceId, PhaseKind, RetryPolicy};
 use crate::effects::config::{DaemonConfig, SshConfig};
 use crate::effects::runner::{Clock, SystemClock};
-use crate::effects::sim_fleet::{Fault, FleetSpec, SimFleet, SimFleetHandle, inventory_toml};
+use crate::testbed::sim_fleet::{Fault, FleetSpec, SimFleet, SimFleetHandle, inventory_toml};
 
 /// A simulated fleet, the embedded log and live status: no servers needed.
 #[derive(Debug, clap::Args)]

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::effects::sim_fleet::{FleetSpec, SimFleet, parse_fault_spec};
+use crate::testbed::sim_fleet::{FleetSpec, SimFleet, parse_fault_spec};
 
 /// Serve a simulated RouterOS fleet over SSH.
 #[derive(Debug, clap::Args)]
