@@ -189,11 +189,20 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// A transient failure is retried on the backoff ladder; the others block.
+    /// Every kind is listed: a new one must be decided here.
     pub fn is_transient(&self) -> bool {
-        !matches!(
-            self,
-            FailureKind::AuthFailed | FailureKind::HostKeyMismatch { .. }
-        )
+        match self {
+            FailureKind::AuthFailed | FailureKind::HostKeyMismatch { .. } => false,
+            FailureKind::Timeout
+            | FailureKind::ConnectionRefused
+            | FailureKind::Unreachable
+            | FailureKind::Truncated
+            | FailureKind::InvalidOutput
+            | FailureKind::TooLarge
+            | FailureKind::PublishFailed
+            | FailureKind::Abandoned
+            | FailureKind::Other => true,
+        }
     }
 
     /// A short, stable name for logs, metrics and exit codes.

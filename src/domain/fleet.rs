@@ -373,9 +373,10 @@ impl Fleet {
         let entry = self.entry(device, tenant);
         entry.busy = true;
         let state = &entry.state;
-        let tenant = match &event {
-            Event::Enrolled { tenant, .. } => tenant.clone(),
-            _ => state.tenant.clone(),
+        let tenant = if let Event::Enrolled { tenant, .. } = &event {
+            tenant.clone()
+        } else {
+            state.tenant.clone()
         };
         let mut envelope = Envelope {
             schema: SCHEMA_VERSION,
@@ -391,9 +392,12 @@ impl Fleet {
         let transition = step(state, &envelope);
         envelope.after = Some(transition.state.after());
         if envelope.correlation.is_none() {
-            envelope.correlation = transition.effects.iter().find_map(|e| match e {
-                Effect::Collect { attempt, .. } => Some(format!("{device}/{attempt}")),
-                _ => None,
+            envelope.correlation = transition.effects.iter().find_map(|e| {
+                if let Effect::Collect { attempt, .. } = e {
+                    Some(format!("{device}/{attempt}"))
+                } else {
+                    None
+                }
             });
         }
         let starts_attempt = transition
@@ -429,15 +433,9 @@ impl Fleet {
             return Vec::new();
         };
         entry.busy = false;
-        let before = match entry.state.phase {
-            Phase::Running { attempt, .. } => Some(attempt),
-            _ => None,
-        };
+        let before = entry.state.phase.running_attempt();
         entry.state = transition.state;
-        let now_running = match entry.state.phase {
-            Phase::Running { attempt, .. } => Some(attempt),
-            _ => None,
-        };
+        let now_running = entry.state.phase.running_attempt();
         if let Some(a) = before
             && now_running != Some(a)
         {

@@ -64,6 +64,15 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// The attempt in flight, when running.
+    pub fn running_attempt(&self) -> Option<AttemptId> {
+        if let Phase::Running { attempt, .. } = self {
+            Some(*attempt)
+        } else {
+            None
+        }
+    }
+
     pub fn kind(&self) -> PhaseKind {
         match self {
             Phase::Unenrolled => PhaseKind::Unenrolled,
@@ -340,13 +349,14 @@ impl DeviceState {
                 }
                 Disposition::Applied
             }
-            Event::AttemptFinished { attempt, outcome } => match &self.phase {
-                Phase::Running { attempt: a, .. } if a == attempt => {
+            Event::AttemptFinished { attempt, outcome } => {
+                if self.phase.running_attempt() == Some(*attempt) {
                     self.finish(at, outcome, effects);
                     Disposition::Applied
+                } else {
+                    Disposition::Ignored(IgnoreReason::NotCurrentAttempt)
                 }
-                _ => Disposition::Ignored(IgnoreReason::NotCurrentAttempt),
-            },
+            }
         }
     }
 
@@ -417,9 +427,10 @@ impl DeviceState {
     }
 
     fn finish(&mut self, at: Timestamp, outcome: &Outcome, effects: &mut Vec<Effect>) {
-        let trigger = match &mut self.phase {
-            Phase::Running { trigger, .. } => trigger.take(),
-            _ => None,
+        let trigger = if let Phase::Running { trigger, .. } = &mut self.phase {
+            trigger.take()
+        } else {
+            None
         };
         let reply = match outcome {
             Outcome::Collected {
@@ -486,22 +497,23 @@ impl DeviceState {
             }
             Outcome::Failed { kind, message } => {
                 self.record_failure(at, kind, message);
-                match kind {
-                    FailureKind::AuthFailed => self.enter(Phase::AuthBlocked { since: at }, at),
-                    FailureKind::HostKeyMismatch { presented } => {
-                        let expected = self.trusted_host_key.clone().unwrap_or_else(|| "".into());
-                        self.block_on_host_key(at, expected, Arc::from(presented.as_str()));
-                    }
-                    _ => {
-                        let until = at.plus_secs(self.policy.backoff_delay_secs(self.failures));
-                        self.enter(
-                            Phase::Backoff {
-                                until,
-                                failures: self.failures,
-                            },
-                            at,
-                        );
-                    }
+                // `is_transient` is the one rule for what backs off; of the
+                // rest, a swapped key blocks on the key, a refusal on the
+                // credentials.
+                if kind.is_transient() {
+                    let until = at.plus_secs(self.policy.backoff_delay_secs(self.failures));
+                    self.enter(
+                        Phase::Backoff {
+                            until,
+                            failures: self.failures,
+                        },
+                        at,
+                    );
+                } else if let FailureKind::HostKeyMismatch { presented } = kind {
+                    let expected = self.trusted_host_key.clone().unwrap_or_else(|| "".into());
+                    self.block_on_host_key(at, expected, Arc::from(presented.as_str()));
+                } else {
+                    self.enter(Phase::AuthBlocked { since: at }, at);
                 }
                 TriggerReply::Failed {
                     kind: kind.clone(),

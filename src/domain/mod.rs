@@ -7,6 +7,10 @@
 //! in replay and in simulation alike. `domain` imports nothing from the rest
 //! of the crate; `clippy.toml` bans the clock and thread RNG to keep it so.
 
+// A new phase, event or failure kind must be decided everywhere it
+// matters: no arm may catch it silently.
+#![deny(clippy::wildcard_enum_match_arm)]
+
 pub mod effect;
 pub mod event;
 pub mod fleet;
