@@ -7,7 +7,7 @@
 //!    read–close loop against the same fleet at the same concurrency, in
 //!    the same run. Ratio = pipeline / bare.
 //! 2. Idle: 100 000 enrolled devices whose next backup is hours away:
-//!    resident memory and CPU over an idle window.
+//!    resident memory, CPU and the runner's wake-ups over an idle window.
 //!
 //! Run: `cargo bench --bench daemon` (`CONFKEEP_BENCH_DIR=/path`: the data
 //! directory of the pipeline on that disk). Prints a table and a final JSON
@@ -167,7 +167,7 @@ impl AttemptExecutor for NeverCalled {
     }
 }
 
-async fn idle_100k() -> (u64, f64, f64) {
+async fn idle_100k() -> (u64, f64, f64, f64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let log = confkeep::store::open(&confkeep::store::StoreConfig::Embedded {
         data_dir: dir.path().to_owned(),
@@ -202,6 +202,7 @@ async fn idle_100k() -> (u64, f64, f64) {
             policy: policy.clone(),
         })
         .collect();
+    let wakeups = runner.wakeups();
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(runner.run(async move {
         let _ = stop_rx.changed().await;
@@ -218,9 +219,16 @@ async fn idle_100k() -> (u64, f64, f64) {
     let enrol_s = t0.elapsed().as_secs_f64();
     let rss_kb = proc_status_kb("VmRSS:");
     let ticks0 = cpu_ticks();
+    let wakes0 = wakeups.load(std::sync::atomic::Ordering::Relaxed);
     let idle = Duration::from_secs(5);
     tokio::time::sleep(idle).await;
     let ticks = cpu_ticks().saturating_sub(ticks0);
+    let wakes = wakeups.load(std::sync::atomic::Ordering::Relaxed) - wakes0;
+    let wakes_per_min = wakes as f64 * 60.0 / idle.as_secs_f64();
+    println!(
+        "idle: the runner woke {wakes} times in {} s ({wakes_per_min:.0} per minute; no deadline was due)",
+        idle.as_secs()
+    );
     let cpu_share = ticks as f64 / 100.0 / idle.as_secs_f64();
     let _ = stop_tx.send(true);
     let _ = task.await;
@@ -230,7 +238,7 @@ async fn idle_100k() -> (u64, f64, f64) {
         rss_before / 1024,
         cpu_share * 100.0
     );
-    (rss_kb * 1024, cpu_share, 100_000.0 / enrol_s)
+    (rss_kb * 1024, cpu_share, 100_000.0 / enrol_s, wakes_per_min)
 }
 
 fn main() {
@@ -239,7 +247,7 @@ fn main() {
         .build()
         .expect("runtime");
     // Idle first, in a fresh process, so that its resident memory is its own.
-    let (rss, cpu, enrol_per_s) = rt.block_on(idle_100k());
+    let (rss, cpu, enrol_per_s, wakes_per_min) = rt.block_on(idle_100k());
     let ((bare, bare_cpu), (piped, piped_cpu)) = rt.block_on(async {
         let fleet = SimFleet::start(FleetSpec::generated(DEVICES, 11))
             .await
@@ -271,6 +279,7 @@ fn main() {
     println!("| CPU µs per backup, bare loop | {bare_cpu:.0} |");
     println!("| idle 100k RSS (bytes) | {rss} |");
     println!("| idle CPU share | {cpu:.4} |");
+    println!("| idle wake-ups per minute (100k devices) | {wakes_per_min:.0} |");
     println!("| enrolments per s | {enrol_per_s:.0} |");
     println!(
         "{}",
@@ -283,6 +292,7 @@ fn main() {
             "bare_cpu_us_per_backup": bare_cpu,
             "idle_100k_rss_bytes": rss,
             "idle_cpu_share": cpu,
+            "idle_wakeups_per_min": wakes_per_min,
             "enrol_per_s": enrol_per_s,
         })
     );

@@ -44,6 +44,9 @@ use crate::domain::{
 };
 use crate::store::{AppendError, EventLog, StoreError};
 
+/// The longest the runner sleeps without a deadline or an input.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
 /// The wall clock, in one place.
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
@@ -240,6 +243,9 @@ pub struct Runner {
     snapshot_pause: Duration,
     /// Set at shutdown: when the grace for running attempts ends.
     stopping: Option<Timestamp>,
+    /// Times the loop woke (any reason): an idle runner wakes only for
+    /// deadlines.
+    wakeups: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A projection the runner feeds.
@@ -278,7 +284,13 @@ impl Runner {
             snapshots_paused_until: None,
             snapshot_pause: Duration::ZERO,
             stopping: None,
+            wakeups: Arc::default(),
         }
+    }
+
+    /// How many times the loop has woken, read while it runs.
+    pub fn wakeups(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.wakeups.clone()
     }
 
     /// A handle for commands and status; valid as long as the runner runs.
@@ -685,14 +697,20 @@ impl Runner {
                 (Some(t), _) => Some(t),
                 (None, t) => t,
             };
-            let wake = match (wake, self.snapshots_paused_until) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            // The end of the shutdown grace is a deadline too.
+            let wake = [wake, self.snapshots_paused_until, self.stopping]
+                .into_iter()
+                .flatten()
+                .min();
+            // Asleep until the next deadline or an input. Deadlines are
+            // wall-clock times and the sleep is monotonic: waking once a
+            // minute at most late bounds what a clock step can delay.
             let sleep_for = wake
                 .map(|t| Duration::from_millis(t.millis_since(now)))
-                .unwrap_or(Duration::from_secs(3600))
-                .min(Duration::from_secs(1));
+                .unwrap_or(MAX_SLEEP)
+                .min(MAX_SLEEP);
+            self.wakeups
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tokio::select! {
                 Some((pending, result)) = appends.next(), if !appends.is_empty() => {
                     self.settle_append(pending, result, &mut attempts, &mut store_paused_until).await;
