@@ -28,7 +28,7 @@ use futures::future::BoxFuture;
 
 #[path = "common/bare.rs"]
 mod bare;
-use bare::{bare_once, cpu_ticks};
+use bare::{bare_once, cpu_ticks, proc_status_kb};
 
 const DEVICES: usize = 1_000;
 const CONCURRENCY: usize = 100;
@@ -140,18 +140,6 @@ async fn pipeline(fleet: &SimFleetHandle) -> (f64, f64, tempfile::TempDir) {
     (per_s, cpu_us, dir)
 }
 
-/// Reads a field (in kB) of /proc/self/status.
-fn proc_status_kb(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 /// The idle benchmark never reaches an attempt (next backups are hours
 /// away); if one ran, it would say so.
 struct NeverCalled;
@@ -174,7 +162,7 @@ async fn idle_100k() -> (u64, f64, f64, f64) {
     })
     .await
     .expect("embedded log");
-    let rss_before = proc_status_kb("VmRSS:");
+    let rss_before = proc_status_kb("self", "VmRSS:");
     let mut runner = Runner::new(
         log,
         Arc::new(NeverCalled),
@@ -217,7 +205,7 @@ async fn idle_100k() -> (u64, f64, f64, f64) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let enrol_s = t0.elapsed().as_secs_f64();
-    let rss_kb = proc_status_kb("VmRSS:");
+    let rss_kb = proc_status_kb("self", "VmRSS:");
     let ticks0 = cpu_ticks();
     let wakes0 = wakeups.load(std::sync::atomic::Ordering::Relaxed);
     let idle = Duration::from_secs(5);

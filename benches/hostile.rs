@@ -23,6 +23,11 @@ use confkeep::testbed::sim_fleet::{
     DropStage, Fault, FleetSpec, SimFleet, SimFleetHandle, inventory_toml,
 };
 
+#[path = "common/bare.rs"]
+#[allow(dead_code)] // only the memory figures are used here
+mod bare;
+use bare::proc_status_kb;
+
 /// The attempt deadline in both runs (command timeout; the machine adds its
 /// grace before it calls an attempt abandoned).
 const COMMAND_TIMEOUT_SECS: u64 = 5;
@@ -61,14 +66,7 @@ fn hostile(i: usize) -> Fault {
 }
 
 fn peak_rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    proc_status_kb(&pid.to_string(), "VmHWM:")
 }
 
 struct Run {

@@ -244,7 +244,7 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             status: status.clone(),
             log: log.clone(),
             clock: clock.clone(),
-            trigger_timeout: Duration::from_secs(config.policy.attempt_deadline_secs().max(5)),
+            trigger_timeout: trigger_wait(&config),
             prometheus: prom,
             node: node.clone(),
             requests: Arc::new(std::sync::atomic::AtomicU64::new(0)),
@@ -272,6 +272,11 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     })
 }
 
+/// How long an API trigger waits for its attempt before answering "timeout".
+fn trigger_wait(config: &DaemonConfig) -> Duration {
+    Duration::from_secs(config.policy.attempt_deadline_secs().max(5))
+}
+
 /// Bind the API as configured: the token, TLS and limits, and the rule
 /// that refuses a tokenless or (unless allowed) plaintext listener off
 /// loopback.
@@ -280,7 +285,6 @@ async fn bind_api(config: &DaemonConfig, listen: &str) -> anyhow::Result<ApiList
         std::env::var("CONFKEEP_API_TOKEN").ok(),
         config.api_token_file.as_deref(),
     )?;
-    let trigger_wait = Duration::from_secs(config.policy.attempt_deadline_secs().max(5));
     let settings = HttpSettings {
         listen: listen.to_owned(),
         token,
@@ -289,7 +293,7 @@ async fn bind_api(config: &DaemonConfig, listen: &str) -> anyhow::Result<ApiList
         allow_plaintext: config.http_allow_plaintext,
         limits: HttpLimits {
             max_connections: config.http_max_connections.max(1),
-            request_timeout: trigger_wait + Duration::from_secs(10),
+            request_timeout: trigger_wait(config) + Duration::from_secs(10),
             ..HttpLimits::default()
         },
     };

@@ -5,6 +5,9 @@
 //! loopback refuses to start; TLS with a certificate of our own; bodies,
 //! idle connections and concurrent connections are bounded.
 
+mod common;
+use common::write_private;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,11 +24,6 @@ use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "api-auth-test-token-0123456789";
-
-fn write_private(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
 
 struct Setup {
     _dir: tempfile::TempDir,

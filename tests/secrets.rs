@@ -8,7 +8,7 @@
 //! and the log and snapshot files 0600.
 
 mod common;
-use common::{free_port, until_api};
+use common::{free_port, until_api, write_private};
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -19,11 +19,6 @@ use confkeep::domain::PhaseKind;
 use confkeep::testbed::sim_fleet::{Fault, FleetSpec, SimFleet, SimFleetHandle, inventory_toml};
 
 const TOKEN: &str = "secret-scan-token-Zq8Lr2Vx9Kp4Wm7N";
-
-fn private(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
 
 /// The fleet: two good routers, one whose password is wrong, one whose key
 /// is swapped after its first backup.
@@ -41,12 +36,12 @@ fn inventory(fleet: &SimFleetHandle, dir: &Path) -> Vec<(String, String)> {
     let mut text = inventory_toml(d);
     let quoted = |pw: &str| format!("password = \"{pw}\"");
     text = text.replace(&quoted(&d[1].password), "password_env = \"CK_SECRET_PW\"");
-    private(&dir.join("pw-3"), &format!("{}\n", d[2].password));
+    write_private(&dir.join("pw-3"), &format!("{}\n", d[2].password));
     text = text.replace(
         &quoted(&d[2].password),
         &format!("password_file = \"{}\"", dir.join("pw-3").display()),
     );
-    private(&dir.join("inventory.toml"), &text);
+    write_private(&dir.join("inventory.toml"), &text);
     vec![("CK_SECRET_PW".into(), d[1].password.clone())]
 }
 

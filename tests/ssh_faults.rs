@@ -1,5 +1,8 @@
 //! Every fault of the simulated RouterOS fleet maps to its `FailureKind`
-//! within the collector's deadline, with bounded memory.
+//! within the collector's deadline, with bounded memory — what a broken or
+//! hostile router can do after the TCP accept included: the kind is the one
+//! that keeps the device's schedule right (a drop is never taken for a
+//! refused password), and no answer keeps more than the cap.
 //!
 //! Each test serves its own one-device fleet on an ephemeral loopback port,
 //! so tests run in parallel. The deadline is short ([`DEADLINE`]); elapsed
@@ -9,9 +12,11 @@ use std::time::Duration;
 
 use confkeep::domain::FailureKind;
 use confkeep::effects::ssh::{
-    CollectFailure, CollectRequest, Collected, Collector, ExportCommand, Stage,
+    CollectFailure, CollectRequest, Collected, Collector, DEFAULT_OUTPUT_CAP, ExportCommand, Stage,
 };
-use confkeep::testbed::sim_fleet::{Fault, FleetSpec, SimDevice, SimFleet, SimFleetHandle};
+use confkeep::testbed::sim_fleet::{
+    DropStage, Fault, FleetSpec, SimDevice, SimFleet, SimFleetHandle,
+};
 
 /// The one deadline over each collection in these tests.
 const DEADLINE: Duration = Duration::from_secs(2);
@@ -56,12 +61,30 @@ async fn collect(request: &CollectRequest) -> Result<Collected, CollectFailure> 
 }
 
 async fn failure(faults: &[Fault]) -> (CollectFailure, SimDevice) {
+    failure_capped(faults, DEFAULT_OUTPUT_CAP).await
+}
+
+/// The failure of one collection with this output cap; its message names
+/// no secret and stays short whatever the device sent.
+async fn failure_capped(faults: &[Fault], cap: usize) -> (CollectFailure, SimDevice) {
     let (_fleet, device) = fleet(faults).await;
-    let failure = collect(&request(&device)).await.unwrap_err();
+    let request = CollectRequest {
+        output_cap: cap,
+        ..request(&device)
+    };
+    let failure = match collect(&request).await {
+        Ok(c) => panic!("{faults:?} collected {} bytes", c.bytes_read),
+        Err(f) => f,
+    };
     assert!(
         !failure.message.contains(&device.password),
         "{}",
         failure.message
+    );
+    assert!(
+        failure.message.len() < 1_000,
+        "an unbounded message: {} bytes",
+        failure.message.len()
     );
     (failure, device)
 }
@@ -237,4 +260,120 @@ async fn an_old_router_needs_legacy_algorithms_and_collects_with_them() {
         .expect("collected with legacy algorithms");
     assert_eq!(collected.sha256, device.expected_hash());
     assert_eq!(collected.host_key, device.host_key_fingerprint);
+}
+
+// === hostile routers ===
+
+/// A small cap, so that endless answers reach it quickly.
+const CAP: usize = 2 * 1024 * 1024;
+
+#[tokio::test]
+async fn a_key_exchange_that_never_completes_is_a_timeout() {
+    let (f, _) = failure(&[Fault::StalledKex]).await;
+    assert_eq!(f.kind, FailureKind::Timeout, "{}", f.message);
+    assert_eq!(f.stage, Stage::KeyExchange, "{}", f.message);
+}
+
+#[tokio::test]
+async fn a_disconnect_at_every_stage_is_transient_and_names_the_stage() {
+    let expected = [
+        (DropStage::Banner, Stage::KeyExchange),
+        (DropStage::Kex, Stage::KeyExchange),
+        (DropStage::Auth, Stage::Auth),
+        // The command is sent without waiting for its reply: the drop is
+        // seen while reading.
+        (DropStage::Exec, Stage::Read),
+        (DropStage::Output, Stage::Read),
+    ];
+    for (drop, stage) in expected {
+        let (f, _) = failure(&[Fault::DisconnectAt { stage: drop }]).await;
+        assert!(
+            f.kind.is_transient(),
+            "a drop at {} became {:?}: {}",
+            drop.name(),
+            f.kind,
+            f.message
+        );
+        assert_ne!(f.kind, FailureKind::AuthFailed, "{}", f.message);
+        assert_eq!(f.stage, stage, "drop at {}: {}", drop.name(), f.message);
+    }
+    let (f, _) = failure(&[Fault::DisconnectAt {
+        stage: DropStage::Output,
+    }])
+    .await;
+    assert_eq!(f.kind, FailureKind::Truncated, "{}", f.message);
+}
+
+#[tokio::test]
+async fn one_byte_a_second_is_a_timeout_while_reading() {
+    let (f, _) = failure(&[Fault::SlowOutput { bytes_per_sec: 1 }]).await;
+    assert_eq!(f.kind, FailureKind::Timeout, "{}", f.message);
+    assert_eq!(f.stage, Stage::Read);
+}
+
+#[tokio::test]
+async fn binary_garbage_past_a_chunk_is_invalid_output_without_control_characters() {
+    let (f, _) = failure(&[Fault::Garbage { bytes: 512 * 1024 }]).await;
+    assert_eq!(f.kind, FailureKind::InvalidOutput, "{}", f.message);
+    assert!(!f.message.contains('\0'), "{}", f.message);
+}
+
+#[tokio::test]
+async fn a_huge_single_line_stops_at_the_cap() {
+    let (f, _) = failure_capped(&[Fault::HugeLine { bytes: 64 << 20 }], CAP).await;
+    assert_eq!(f.kind, FailureKind::TooLarge, "{}", f.message);
+    assert_eq!(f.stage, Stage::Read);
+    // Under the cap, a long line is config like any other.
+    let (_fleet, device) = fleet(&[Fault::HugeLine { bytes: 256 * 1024 }]).await;
+    let request = CollectRequest {
+        output_cap: CAP,
+        ..request(&device)
+    };
+    let collected = collect(&request)
+        .await
+        .expect("a long line under the cap is collected");
+    assert!(collected.bytes_read > 256 * 1024);
+}
+
+#[tokio::test]
+async fn endless_output_past_the_cap_is_too_large() {
+    let (f, _) = failure_capped(&[Fault::Oversized { bytes: 1 << 40 }], CAP).await;
+    assert_eq!(f.kind, FailureKind::TooLarge, "{}", f.message);
+}
+
+#[tokio::test]
+async fn hundreds_of_channel_opens_are_refused_and_the_backup_goes_on() {
+    let (fleet, device) = fleet(&[Fault::ChannelFlood { count: 400 }]).await;
+    let collected = collect(&request(&device))
+        .await
+        .expect("the export still arrives");
+    assert_eq!(collected.sha256, device.expected_hash());
+    let accepted = fleet.devices()[0].flood_accepted();
+    assert_eq!(
+        accepted, 0,
+        "the client took {accepted} channels from the device"
+    );
+}
+
+#[test]
+fn hostile_faults_parse_from_specs() {
+    use confkeep::testbed::sim_fleet::parse_fault_spec;
+    let map = parse_fault_spec(
+        "stalled-kex=1;disconnect:auth=2;huge-line:1MiB=3;channel-flood:300=4",
+        4,
+    )
+    .unwrap();
+    assert_eq!(map[&0], vec![Fault::StalledKex]);
+    assert_eq!(
+        map[&1],
+        vec![Fault::DisconnectAt {
+            stage: DropStage::Auth
+        }]
+    );
+    assert_eq!(map[&2], vec![Fault::HugeLine { bytes: 1 << 20 }]);
+    assert_eq!(map[&3], vec![Fault::ChannelFlood { count: 300 }]);
+    let e = parse_fault_spec("disconnect:never=1", 1)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("never"), "{e}");
 }

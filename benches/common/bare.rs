@@ -1,7 +1,8 @@
 //! The baseline the SSH and daemon benchmarks compare with: a bare russh
 //! connect–auth–exec–read–close against a simulated device, with nothing of
 //! ours in it (no host-key check, no gate, no normalization, no log), and
-//! the process CPU clock both sides are charged on.
+//! the process CPU clock both sides are charged on; and the memory figures
+//! of a process.
 
 use std::sync::Arc;
 
@@ -58,6 +59,20 @@ pub fn cpu_ticks() -> u64 {
             let after = s.rsplit_once(')')?.1;
             let f: Vec<&str> = after.split_whitespace().collect();
             Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
+/// A `kB` field of `/proc/<process>/status` (`process`: `self` or a pid),
+/// e.g. `VmRSS:` or `VmHWM:`; 0 when it cannot be read.
+#[allow(dead_code)] // not every benchmark that includes this file reads memory
+pub fn proc_status_kb(process: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
 }

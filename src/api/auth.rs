@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -198,7 +198,7 @@ pub async fn require(State(access): State<Access>, request: Request, next: Next)
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"confkeep\""),
             );
-            response.into_response()
+            response
         }
     }
 }

@@ -33,7 +33,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -173,19 +172,6 @@ fn no_device(device: &DeviceId) -> Response {
         "not_found",
         format!("no device {device}"),
     )
-}
-
-/// A body the limit refused, or that could not be read.
-#[allow(clippy::result_large_err)] // a Response is what every handler returns anyway
-fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response> {
-    body.map_err(|r| {
-        let code = if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            "body_too_large"
-        } else {
-            "bad_body"
-        };
-        error(r.status(), code, format!("body: {}", r.body_text()))
-    })
 }
 
 #[allow(clippy::result_large_err)] // a Response is what every handler returns anyway
@@ -358,11 +344,9 @@ async fn trigger(State(s): State<ApiState>, Path(device): Path<String>) -> Respo
     }
 }
 
-async fn trigger_body(State(s): State<ApiState>, raw: Result<Bytes, BytesRejection>) -> Response {
-    let raw = match body(raw) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+/// Bodies past the cap are refused by the extractor (413, made JSON by
+/// `json_errors`) before they are read whole.
+async fn trigger_body(State(s): State<ApiState>, raw: Bytes) -> Response {
     match requests::trigger(&raw) {
         Ok(t) => run_trigger(&s, t.device, t.tenant).await,
         Err(e) => bad_request(e),
@@ -415,12 +399,8 @@ pub struct AcceptBody {
 async fn host_key_accept(
     State(s): State<ApiState>,
     Path(device): Path<String>,
-    raw: Result<Bytes, BytesRejection>,
+    raw: Bytes,
 ) -> Response {
-    let raw = match body(raw) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
     match requests::host_key_accept(&raw) {
         Ok(fingerprint) => command(&s, &device, |device| Command::HostKeyAccepted {
             device,

@@ -64,7 +64,6 @@ use russh::server::{Auth, Msg, Session};
 use russh::{Channel, ChannelId, ChannelWriteHalf, MethodKind, MethodSet};
 use std::os::fd::AsFd;
 
-use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -1088,7 +1087,7 @@ async fn serve_device(
 }
 
 async fn serve_connection(
-    mut socket: TcpStream,
+    socket: TcpStream,
     device: Arc<DeviceRuntime>,
     connection: u64,
     cancel: CancellationToken,
@@ -1099,38 +1098,9 @@ async fn serve_connection(
         let _ = socket.set_zero_linger();
         return;
     }
-    if device
-        .fault(|f| (*f == Fault::SilentAfterAccept).then_some(()))
-        .is_some()
-    {
-        let mut sink = [0u8; 4096];
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                r = socket.read(&mut sink) => match r {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                },
-            }
-        }
-    }
-    if device
-        .fault(|f| (*f == Fault::EndlessBanner).then_some(()))
-        .is_some()
-    {
-        let line = b"MikroTik RouterOS: please wait, the system is starting up...\r\n".repeat(64);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                r = tokio::io::AsyncWriteExt::write_all(&mut socket, &line) => {
-                    if r.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    }
     if let Some(how) = device.fault(|f| match f {
+        Fault::SilentAfterAccept => Some(Raw::Silence),
+        Fault::EndlessBanner => Some(Raw::EndlessBanner),
         Fault::StalledKex => Some(Raw::KexInitThenSilence),
         Fault::DisconnectAt {
             stage: DropStage::Banner,

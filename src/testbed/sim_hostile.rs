@@ -1,6 +1,7 @@
 //! Simulated routers that misbehave below SSH, before russh's key exchange
-//! is done: what a broken or compromised device can send after the TCP
-//! accept. (Misbehaviour inside the SSH session — floods of channel opens,
+//! is done: what a broken or compromised device does after the TCP accept
+//! (silence, a banner that never ends, a key exchange cut short or never
+//! finished). (Misbehaviour inside the SSH session — floods of channel opens,
 //! a huge single line, drops after authentication — lives with the rest of
 //! the simulated device in `sim_fleet`.)
 
@@ -11,6 +12,11 @@ use tokio_util::sync::CancellationToken;
 /// What the device does with the raw connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Raw {
+    /// Nothing at all, ever (what it is sent is read and dropped).
+    Silence,
+    /// Pre-identification text lines forever (RFC 4253 allows lines before
+    /// `SSH-2.0-…`), as fast as the client reads them.
+    EndlessBanner,
     /// Its identification line, then the connection closes.
     BannerThenClose,
     /// Identification and its `SSH_MSG_KEXINIT`, then the connection closes.
@@ -63,16 +69,22 @@ pub(super) fn kexinit_packet() -> Vec<u8> {
 /// Misbehave on `socket` as `how` says, until the client gives up or the
 /// fleet shuts down.
 pub(super) async fn misbehave(mut socket: TcpStream, how: Raw, cancel: CancellationToken) {
-    let mut opening = BANNER.to_vec();
-    if how != Raw::BannerThenClose {
-        opening.extend_from_slice(&kexinit_packet());
-    }
+    let opening = match how {
+        Raw::Silence => Vec::new(),
+        Raw::EndlessBanner => return endless_banner(socket, cancel).await,
+        Raw::BannerThenClose => BANNER.to_vec(),
+        Raw::KexInitThenClose | Raw::KexInitThenSilence => [BANNER, &kexinit_packet()].concat(),
+    };
     if socket.write_all(&opening).await.is_err() {
         return;
     }
-    if how != Raw::KexInitThenSilence {
-        return; // dropped: the connection closes
-    }
+    if matches!(how, Raw::Silence | Raw::KexInitThenSilence) {
+        swallow(socket, cancel).await;
+    } // else dropped: the connection closes
+}
+
+/// Read and drop whatever the client sends until it goes away.
+async fn swallow(mut socket: TcpStream, cancel: CancellationToken) {
     let mut sink = [0u8; 4096];
     loop {
         tokio::select! {
@@ -81,6 +93,16 @@ pub(super) async fn misbehave(mut socket: TcpStream, how: Raw, cancel: Cancellat
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             },
+        }
+    }
+}
+
+async fn endless_banner(mut socket: TcpStream, cancel: CancellationToken) {
+    let line = b"MikroTik RouterOS: please wait, the system is starting up...\r\n".repeat(64);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = socket.write_all(&line) => if r.is_err() { return },
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Helpers shared by the integration test targets: the real exports'
-//! folder; keeping a nats-server 2.9 account's stream directory alive; and,
+//! Helpers shared by the integration test targets: private files; the
+//! real exports' folder; keeping a nats-server 2.9 account's stream directory alive; and,
 //! for the tests that run the daemon as a real process (`confkeep run`), a
 //! free port for its API, its status over HTTP, waiting on it, and reading
 //! its embedded log back once it has stopped.
@@ -14,6 +14,13 @@ use std::time::Duration;
 use confkeep::api::StatusResponse;
 use confkeep::domain::Envelope;
 use futures::StreamExt;
+
+/// Write a file only its owner may read (mode 600), as a secret must be.
+pub fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
 
 /// A loopback port nobody listens on now.
 pub fn free_port() -> u16 {
