@@ -163,8 +163,8 @@ async fn idle_100k() -> (u64, f64, f64, f64) {
     .await
     .expect("embedded log");
     let rss_before = proc_status_kb("self", "VmRSS:");
-    let mut runner = Runner::new(
-        log,
+    let runner = Runner::new(
+        log.clone(),
         Arc::new(NeverCalled),
         Arc::new(SystemClock),
         RunnerConfig {
@@ -172,8 +172,11 @@ async fn idle_100k() -> (u64, f64, f64, f64) {
             ..RunnerConfig::default()
         },
     );
+    // The status board follows the log, as in the daemon.
     let board = Arc::new(Mutex::new(StatusBoard::new()));
-    runner.observe(board.clone());
+    let projector = confkeep::projections::projector::Projector::new(log.clone(), board.clone());
+    let mut folded = projector.folded();
+    tokio::spawn(projector.follow(std::future::pending()));
     let handle = runner.handle();
     let policy = RetryPolicy {
         jitter_min_secs: 3_600,
@@ -198,11 +201,13 @@ async fn idle_100k() -> (u64, f64, f64, f64) {
     let t0 = Instant::now();
     handle.send(Command::Reconcile { devices });
     loop {
-        let n = board.lock().map(|b| b.rows().count()).unwrap_or(0);
+        let n = board.lock().map(|b| b.len()).unwrap_or(0);
         if n >= 100_000 {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if folded.changed().await.is_err() {
+            panic!("the projector stopped");
+        }
     }
     let enrol_s = t0.elapsed().as_secs_f64();
     let rss_kb = proc_status_kb("self", "VmRSS:");

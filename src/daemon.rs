@@ -22,7 +22,7 @@ use crate::effects::runner::{
     Clock, Command, DesiredDevice, RunReport, Runner, RunnerConfig, RunnerHandle, SystemClock,
 };
 use crate::effects::snapshot::{JetStreamSnapshots, SnapshotFiles, SnapshotSink};
-use crate::projections::metrics::PhaseGauges;
+use crate::projections::projector::Projector;
 use crate::projections::status::StatusBoard;
 use crate::redact::redact_url;
 use crate::store::{EventLog, StoreConfig};
@@ -37,12 +37,15 @@ pub struct Daemon {
     pub data_dir: PathBuf,
     pub snapshots: Option<SnapshotFiles>,
     pub replayed_events: u64,
-    /// Counts recorded envelopes (replayed and live): await `changed()` to
-    /// wait for the log to move instead of sleeping.
+    /// The log position the status board has folded (replayed and live):
+    /// await `changed()` to wait for the log to move instead of sleeping.
     pub recorded: tokio::sync::watch::Receiver<u64>,
+    /// Other writers' events the runner has folded from the log's tail.
+    pub followed: tokio::sync::watch::Receiver<u64>,
     /// Inventory edits applied and refused since start.
     pub inventory_reloads: tokio::sync::watch::Receiver<InventoryReloads>,
     task: tokio::task::JoinHandle<RunReport>,
+    projector: tokio::task::JoinHandle<()>,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -51,12 +54,15 @@ impl Daemon {
     /// and return what the run did.
     pub async fn shutdown(self) -> anyhow::Result<RunReport> {
         let _ = self.stop.send(true);
-        self.task.await.context("the runner task failed")
+        self.join().await
     }
 
-    /// Wait until the runner ends by itself (after a stop request).
+    /// Wait until the runner and the projector end (after a stop request):
+    /// then the log is no longer held by this daemon.
     pub async fn join(self) -> anyhow::Result<RunReport> {
-        self.task.await.context("the runner task failed")
+        let report = self.task.await.context("the runner task failed")?;
+        self.projector.await.context("the projector task failed")?;
+        Ok(report)
     }
 
     /// A stop handle (e.g. for a signal handler).
@@ -199,13 +205,16 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         },
     );
     let status = Arc::new(Mutex::new(StatusBoard::new()));
-    runner.observe(status.clone());
-    runner.observe(Arc::new(Mutex::new(PhaseGauges::new())));
-    let (recorded_tx, recorded) = tokio::sync::watch::channel(0u64);
-    runner.observe(Arc::new(Mutex::new(Notifier(recorded_tx))));
+    let projector = Projector::new(log.clone(), status.clone());
+    let recorded = projector.folded();
+    let followed = runner.followed();
     let prom = prometheus();
-    let replayed_events = runner.replay().await?;
-    tracing::info!(events = replayed_events, log = %store_config.describe(), "log replayed");
+    // One replay each, side by side: the runner's machines and the board.
+    let (replayed, projected) = tokio::join!(runner.replay(), projector.catch_up());
+    let replayed_events = replayed?;
+    let projected = projected.context("the status projection cannot read the event log")?;
+    tracing::info!(events = replayed_events, projected, log = %store_config.describe(), "log replayed");
+    spawn_health(runner.health(), status.clone());
     let handle = runner.handle();
     let first = {
         let inv = inventory
@@ -223,7 +232,17 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             }
         }
     };
-    let task = tokio::spawn(runner.run(shutdown));
+    // The projector stops after the runner, once it has folded what the
+    // runner recorded in its shutdown grace.
+    let (runner_done, runner_ended) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let report = runner.run(shutdown).await;
+        let _ = runner_done.send(());
+        report
+    });
+    let projector = tokio::spawn(projector.follow(async move {
+        let _ = runner_ended.await;
+    }));
 
     let (reloads_tx, inventory_reloads) = tokio::sync::watch::channel(InventoryReloads::default());
     spawn_inventory_watcher(
@@ -266,8 +285,10 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         snapshots,
         replayed_events,
         recorded,
+        followed,
         inventory_reloads,
         task,
+        projector,
         stop,
     })
 }
@@ -307,17 +328,19 @@ async fn bind_api(config: &DaemonConfig, listen: &str) -> anyhow::Result<ApiList
     Ok(listener)
 }
 
-/// Bumps a counter on every recorded envelope, for whoever waits on it.
-struct Notifier(tokio::sync::watch::Sender<u64>);
-
-impl crate::domain::observer::Observer for Notifier {
-    fn recorded(
-        &mut self,
-        _envelope: &crate::domain::Envelope,
-        _state: &crate::domain::DeviceState,
-    ) {
-        self.0.send_modify(|n| *n += 1);
-    }
+/// Show the runner's health on the status board as it changes.
+fn spawn_health(
+    mut health: tokio::sync::watch::Receiver<crate::domain::health::Health>,
+    status: Arc<Mutex<StatusBoard>>,
+) {
+    tokio::spawn(async move {
+        while health.changed().await.is_ok() {
+            let now = health.borrow_and_update().clone();
+            if let Ok(mut board) = status.lock() {
+                board.set_health(now);
+            }
+        }
+    });
 }
 
 /// Re-read the inventory when the file changes (checked every

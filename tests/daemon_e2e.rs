@@ -5,11 +5,12 @@
 //! are those `confkeep normalize --hash` gives for the served export; the
 //! trigger API answers as documented; snapshot files are private.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use confkeep::daemon::{self, Daemon};
+use confkeep::daemon;
 use confkeep::domain::{PhaseKind, RetryPolicy};
 use confkeep::effects::config::{DaemonConfig, SshConfig};
 use confkeep::effects::runner::SystemClock;
@@ -27,34 +28,6 @@ fn policy() -> RetryPolicy {
         max_concurrent: 4,
         offline_recheck_secs: 600,
         lock_held_retry_secs: 600,
-    }
-}
-
-/// Wait (on the daemon's own notifications, bounded) until `done` holds.
-async fn until(daemon: &mut Daemon, what: &str, done: impl Fn(&[DeviceStatus]) -> bool) {
-    let wait = async {
-        loop {
-            let rows: Vec<DeviceStatus> = daemon.status.lock().unwrap().rows().cloned().collect();
-            if done(&rows) {
-                return;
-            }
-            if daemon.recorded.changed().await.is_err() {
-                panic!("the daemon stopped while waiting for {what}");
-            }
-        }
-    };
-    if tokio::time::timeout(Duration::from_secs(60), wait)
-        .await
-        .is_err()
-    {
-        let rows: Vec<String> = daemon
-            .status
-            .lock()
-            .unwrap()
-            .rows()
-            .map(|r| format!("{} {:?} {:?}", r.device, r.phase, r.last_error))
-            .collect();
-        panic!("timed out waiting for {what}: {rows:#?}");
     }
 }
 
@@ -101,7 +74,7 @@ async fn the_daemon_backs_up_a_simulated_fleet() {
     let api = format!("http://{}", daemon.api_addr.unwrap());
 
     // Everyone settles: a snapshot, AuthBlocked, or a timeout in Backoff.
-    until(&mut daemon, "every device to settle", |rows| {
+    common::until_rows(&mut daemon, "every device to settle", |rows| {
         rows.len() == 10
             && rows.iter().all(|r| {
                 matches!(
@@ -112,7 +85,7 @@ async fn the_daemon_backs_up_a_simulated_fleet() {
     })
     .await;
 
-    let rows: Vec<DeviceStatus> = daemon.status.lock().unwrap().rows().cloned().collect();
+    let rows: Vec<DeviceStatus> = daemon.status.lock().unwrap().rows().collect();
     let files = daemon.snapshots.clone().unwrap();
     for (row, device) in rows.iter().zip(fleet.devices()) {
         assert_eq!(row.device, device.id);
@@ -190,7 +163,7 @@ async fn the_daemon_backs_up_a_simulated_fleet() {
     .unwrap();
     assert_eq!(code, 202);
     let id = swapped.id.clone();
-    until(
+    common::until_rows(
         &mut daemon,
         "the swapped router to be backed up again",
         |rows| {

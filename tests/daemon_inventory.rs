@@ -5,11 +5,13 @@
 //! inventory stays in force; a bad inventory or an unusable data directory
 //! at start-up stops the daemon before anything is recorded.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use confkeep::daemon::{self, Daemon, InventoryReloads};
-use confkeep::domain::{PhaseKind, RetryPolicy};
+use confkeep::domain::PhaseKind;
 use confkeep::effects::config::{DaemonConfig, SshConfig};
 use confkeep::effects::runner::SystemClock;
 use confkeep::projections::status::DeviceStatus;
@@ -26,29 +28,9 @@ fn config(dir: &std::path::Path) -> DaemonConfig {
         nats: None,
         redis: None,
         ssh: SshConfig::default(),
-        policy: RetryPolicy {
-            jitter_min_secs: 0,
-            jitter_max_secs: 0,
-            command_timeout_secs: 5,
-            ..RetryPolicy::default()
-        },
+        policy: common::prompt_policy(),
         ..DaemonConfig::default()
     }
-}
-
-async fn until(daemon: &mut Daemon, what: &str, done: impl Fn(&[DeviceStatus]) -> bool) {
-    let wait = async {
-        loop {
-            let rows: Vec<DeviceStatus> = daemon.status.lock().unwrap().rows().cloned().collect();
-            if done(&rows) {
-                return;
-            }
-            daemon.recorded.changed().await.expect("daemon running");
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), wait)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
 }
 
 async fn until_reload(
@@ -88,7 +70,7 @@ async fn editing_the_inventory_enrols_and_retires_without_a_restart() {
         .await
         .unwrap();
     let (a, b, c) = (d[0].id.clone(), d[1].id.clone(), d[2].id.clone());
-    until(&mut daemon, "the first two backed up", |rows| {
+    common::until_rows(&mut daemon, "the first two backed up", |rows| {
         phase(rows, &a) == Some(PhaseKind::Idle) && phase(rows, &b) == Some(PhaseKind::Idle)
     })
     .await;
@@ -109,11 +91,11 @@ async fn editing_the_inventory_enrols_and_retires_without_a_restart() {
 
     // A good edit: a is retired, c is enrolled and backed up; b is left alone.
     std::fs::write(&inventory, inventory_toml(&d[1..3])).unwrap();
-    until(&mut daemon, "a retired and c backed up", |rows| {
+    common::until_rows(&mut daemon, "a retired and c backed up", |rows| {
         phase(rows, &a) == Some(PhaseKind::Retired) && phase(rows, &c) == Some(PhaseKind::Idle)
     })
     .await;
-    let rows: Vec<DeviceStatus> = daemon.status.lock().unwrap().rows().cloned().collect();
+    let rows: Vec<DeviceStatus> = daemon.status.lock().unwrap().rows().collect();
     let b_row = rows.iter().find(|r| r.device == b).unwrap();
     assert_eq!(b_row.phase, PhaseKind::Idle);
     assert_eq!(
@@ -137,7 +119,7 @@ async fn a_fixed_password_in_the_inventory_unblocks_the_device() {
         .await
         .unwrap();
     let (blocked, fine) = (d[0].id.clone(), d[1].id.clone());
-    until(&mut daemon, "the wrong password blocked", |rows| {
+    common::until_rows(&mut daemon, "the wrong password blocked", |rows| {
         phase(rows, &blocked) == Some(PhaseKind::AuthBlocked)
             && phase(rows, &fine) == Some(PhaseKind::Idle)
     })
@@ -151,7 +133,7 @@ async fn a_fixed_password_in_the_inventory_unblocks_the_device() {
     );
     assert_ne!(fixed, inventory_toml(d));
     std::fs::write(&inventory, fixed).unwrap();
-    until(
+    common::until_rows(
         &mut daemon,
         "the device backed up with its new password",
         |rows| {
@@ -178,7 +160,7 @@ async fn a_fixed_password_in_the_inventory_unblocks_the_device() {
         "the fix is in the audit trail"
     );
     // The untouched device got no CredentialsUpdated.
-    let rows: Vec<DeviceStatus> = daemon.status.lock().unwrap().rows().cloned().collect();
+    let rows: Vec<DeviceStatus> = daemon.status.lock().unwrap().rows().collect();
     assert_eq!(rows.iter().find(|r| r.device == fine).unwrap().seq, 3);
     daemon.shutdown().await.unwrap();
     fleet.shutdown().await;

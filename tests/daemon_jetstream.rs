@@ -2,11 +2,13 @@
 //! events on JetStream, against a real nats-server (`NATS_URL`; scripts/test
 //! starts one). The test uses its own stream names and subject prefixes.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use confkeep::daemon::{self, Daemon};
-use confkeep::domain::{PhaseKind, RetryPolicy};
+use confkeep::daemon;
+use confkeep::domain::PhaseKind;
 use confkeep::effects::config::{DaemonConfig, NatsConfig, SshConfig};
 use confkeep::effects::runner::SystemClock;
 use confkeep::testbed::sim_fleet::{Fault, FleetSpec, SimFleet, inventory_toml};
@@ -15,27 +17,6 @@ use futures::StreamExt;
 fn nats_url() -> String {
     std::env::var("NATS_URL")
         .expect("NATS_URL must point at nats-server with JetStream (scripts/test starts one)")
-}
-
-async fn until_settled(daemon: &mut Daemon, n: usize) {
-    let wait = async {
-        loop {
-            let settled = daemon
-                .status
-                .lock()
-                .unwrap()
-                .rows()
-                .filter(|r| matches!(r.phase, PhaseKind::Idle | PhaseKind::AuthBlocked))
-                .count();
-            if settled == n {
-                return;
-            }
-            daemon.recorded.changed().await.expect("daemon running");
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(60), wait)
-        .await
-        .expect("timed out waiting for the fleet to settle");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,19 +43,20 @@ async fn the_daemon_runs_on_jetstream_and_resumes_from_it() {
         nats: Some(nats.clone()),
         redis: None,
         ssh: SshConfig::default(),
-        policy: RetryPolicy {
-            jitter_min_secs: 0,
-            jitter_max_secs: 0,
-            command_timeout_secs: 5,
-            ..RetryPolicy::default()
-        },
+        policy: common::prompt_policy(),
         ..DaemonConfig::default()
     };
     let mut daemon = daemon::start(config.clone(), Arc::new(SystemClock))
         .await
         .unwrap();
-    until_settled(&mut daemon, 4).await;
-    let rows: Vec<_> = daemon.status.lock().unwrap().rows().cloned().collect();
+    common::until_rows(&mut daemon, "the fleet to settle", |rows| {
+        rows.iter()
+            .filter(|r| matches!(r.phase, PhaseKind::Idle | PhaseKind::AuthBlocked))
+            .count()
+            == 4
+    })
+    .await;
+    let rows: Vec<_> = daemon.status.lock().unwrap().rows().collect();
     daemon.shutdown().await.unwrap();
 
     // Snapshot events carry the normalized text and its hash.
@@ -120,7 +102,7 @@ async fn the_daemon_runs_on_jetstream_and_resumes_from_it() {
         "replayed {}",
         daemon.replayed_events
     );
-    let again: Vec<_> = daemon.status.lock().unwrap().rows().cloned().collect();
+    let again: Vec<_> = daemon.status.lock().unwrap().rows().collect();
     assert_eq!(again, rows, "replay lands on the same status");
     daemon.shutdown().await.unwrap();
     let after: Vec<u64> = fleet.devices().iter().map(|d| d.connections()).collect();

@@ -6,20 +6,25 @@
 //! clock, so pauses and backoffs pass at once and every figure is exact.
 //! The log is the in-memory backend wrapped to fail on demand, and the
 //! attempts are a scripted executor: no servers, no SSH — what is under
-//! test is the runner's handling of outcomes and of the log.
+//! test is the runner's handling of outcomes and of the log. What the log
+//! holds is read the way the daemon reads it: through the projector.
+
+mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use confkeep::domain::observer::{Health, Observer};
+use confkeep::domain::health::Health;
 use confkeep::domain::{
-    DeviceId, DeviceState, Envelope, Event, FailureKind, Outcome, PhaseKind, RequestId,
-    RetryPolicy, TenantId, Timestamp, TriggerReply,
+    DeviceId, Envelope, Event, FailureKind, Outcome, PhaseKind, RequestId, RetryPolicy, TenantId,
+    Timestamp, TriggerReply,
 };
 use confkeep::effects::runner::{
     AttemptExecutor, AttemptJob, Clock, Command, DesiredDevice, Runner, RunnerConfig, RunnerHandle,
 };
+use confkeep::projections::projector::Projector;
+use confkeep::projections::status::StatusBoard;
 use confkeep::store::{AppendError, EventLog, GlobalSeq, MemoryLog, Positioned, StoreError};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -35,10 +40,13 @@ impl Clock for TokioClock {
     }
 }
 
-/// The memory log, refusing appends while `down` (as a full disk would).
+/// The memory log, refusing appends while `down` (as a full disk would);
+/// with `blind_tail`, its tail never brings anything (as a tail that lags
+/// behind would), so that only an append's conflict tells the runner.
 struct FailingLog {
     inner: MemoryLog,
     down: AtomicBool,
+    blind_tail: bool,
 }
 
 impl EventLog for FailingLog {
@@ -70,6 +78,9 @@ impl EventLog for FailingLog {
         self.inner.device_history(device)
     }
     fn tail(&self, from: GlobalSeq) -> BoxStream<'static, Result<Positioned, StoreError>> {
+        if self.blind_tail {
+            return Box::pin(futures::stream::pending());
+        }
         self.inner.tail(from)
     }
 }
@@ -109,32 +120,44 @@ impl AttemptExecutor for Scripted {
     }
 }
 
-/// Health changes and successes, with a way to wait for either.
-struct Watch {
-    tx: tokio::sync::watch::Sender<(Health, Vec<Health>, usize)>,
-}
+type Watched = (Health, Vec<Health>, usize);
 
-impl Observer for Watch {
-    fn recorded(&mut self, envelope: &Envelope, _state: &DeviceState) {
-        if let Event::AttemptFinished {
-            outcome: Outcome::Collected { .. },
-            ..
-        } = envelope.event
-        {
-            self.tx.send_modify(|(_, _, ok)| *ok += 1);
+/// Health changes (every one) and successes (as the log says), with a way
+/// to wait for either.
+fn watch(runner: &Runner, log: Arc<FailingLog>) -> tokio::sync::watch::Receiver<Watched> {
+    let (tx, rx) = tokio::sync::watch::channel((Health::default(), Vec::new(), 0));
+    let mut health = runner.health();
+    let board = Arc::new(Mutex::new(StatusBoard::new()));
+    let projector = Projector::new(log, board.clone());
+    let mut folded = projector.folded();
+    tokio::spawn(projector.follow(std::future::pending()));
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                r = health.changed() => {
+                    if r.is_err() { break; }
+                    let h = health.borrow_and_update().clone();
+                    tx.send_modify(|(now, seen, _)| {
+                        *now = h.clone();
+                        seen.push(h);
+                    });
+                }
+                r = folded.changed() => {
+                    if r.is_err() { break; }
+                    folded.borrow_and_update();
+                    let ok = board.lock().map(|b| b.backups().0).unwrap_or(0) as usize;
+                    tx.send_modify(|(_, _, n)| *n = ok);
+                }
+            }
         }
-    }
-    fn health(&mut self, health: &Health) {
-        self.tx.send_modify(|(now, seen, _)| {
-            *now = health.clone();
-            seen.push(health.clone());
-        });
-    }
+    });
+    rx
 }
 
 struct Rig {
     handle: RunnerHandle,
-    watch: tokio::sync::watch::Receiver<(Health, Vec<Health>, usize)>,
+    watch: tokio::sync::watch::Receiver<Watched>,
+    followed: tokio::sync::watch::Receiver<u64>,
     executor: Arc<Scripted>,
     log: Arc<FailingLog>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -155,11 +178,16 @@ fn id(s: &str) -> DeviceId {
 }
 
 async fn rig(log_down: bool, publish_failures: usize) -> Rig {
+    rig_with(log_down, publish_failures, false).await
+}
+
+async fn rig_with(log_down: bool, publish_failures: usize, blind_tail: bool) -> Rig {
     #[allow(clippy::disallowed_methods)] // tokio's virtual clock
     let clock = Arc::new(TokioClock(tokio::time::Instant::now()));
     let log = Arc::new(FailingLog {
         inner: MemoryLog::new(),
         down: AtomicBool::new(log_down),
+        blind_tail,
     });
     let executor = Arc::new(Scripted {
         publish_failures,
@@ -180,8 +208,8 @@ async fn rig(log_down: bool, publish_failures: usize) -> Rig {
             ..RunnerConfig::default()
         },
     );
-    let (tx, watch) = tokio::sync::watch::channel((Health::default(), Vec::new(), 0));
-    runner.observe(Arc::new(Mutex::new(Watch { tx })));
+    let watch = watch(&runner, log.clone());
+    let followed = runner.followed();
     runner.replay().await.unwrap();
     let handle = runner.handle();
     let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
@@ -191,6 +219,7 @@ async fn rig(log_down: bool, publish_failures: usize) -> Rig {
     Rig {
         handle,
         watch,
+        followed,
         executor,
         log,
         stop,
@@ -294,37 +323,39 @@ async fn snapshots_that_cannot_be_published_pause_attempts_with_a_growing_pause(
     assert_eq!(failed.len(), 4);
 }
 
-#[tokio::test(start_paused = true)]
-async fn another_writer_moving_a_device_is_caught_up_not_overwritten() {
-    let mut rig = rig(false, 0).await;
-    enrol(&rig, 1);
-    rig.watch.wait_for(|(_, _, ok)| *ok >= 1).await.unwrap();
-    // Another daemon retires the device behind our back.
-    let device = id("r0");
-    let history = rig.log.inner.history_sync(&device);
-    let last = history.last().unwrap().clone();
-    let retired = Envelope {
-        seq: last.seq + 1,
-        at: Timestamp(last.at.0 + 1),
-        node: "other".into(),
-        correlation: None,
-        event: Event::Retired,
-        after: None,
-        ..last
-    };
+/// Another daemon retires `device` behind the runner's back; then the
+/// runner is asked for a backup of it: the log says it is gone.
+async fn retire_behind_its_back(rig: &Rig, device: &DeviceId) {
+    let last = rig.log.inner.history_sync(device).pop().unwrap();
+    let retired = common::next_from(&last, "other", Event::Retired);
     rig.log
         .inner
-        .append(&device, retired.seq - 1, vec![retired.clone()])
+        .append(device, retired.seq - 1, vec![retired])
         .await
         .unwrap();
-    // Our trigger's append conflicts; the runner reads the retirement and
-    // answers as the log says.
+}
+
+async fn trigger_finds_it_gone(rig: &Rig, device: &DeviceId) {
     let reply = rig
         .handle
         .trigger(device.clone(), RequestId::from("req-1"))
         .await
         .unwrap();
     assert_eq!(reply, TriggerReply::NotFound);
+}
+
+#[tokio::test(start_paused = true)]
+async fn another_writers_event_is_followed_from_the_tail_not_overwritten() {
+    let mut rig = rig(false, 0).await;
+    enrol(&rig, 1);
+    rig.watch.wait_for(|(_, _, ok)| *ok >= 1).await.unwrap();
+    // Another daemon retires the device behind our back.
+    let device = id("r0");
+    retire_behind_its_back(&rig, &device).await;
+    // The runner folds the retirement from the log's tail (no conflict
+    // needed to see it) and answers as the log says.
+    rig.followed.wait_for(|n| *n >= 1).await.unwrap();
+    trigger_finds_it_gone(&rig, &device).await;
     let history = rig.log.inner.history_sync(&device);
     assert!(
         history
@@ -339,5 +370,31 @@ async fn another_writer_moving_a_device_is_caught_up_not_overwritten() {
     );
     assert_no_gaps(&rig.log.inner, 1);
     let _ = rig.stop.send(true);
-    rig.task.await.unwrap();
+    let report = rig.task.await.unwrap();
+    assert_eq!(report.followed_events, 1, "{report:?}");
+    assert_eq!(
+        report.conflicts, 0,
+        "the runner knew before it decided: {report:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_event_the_tail_has_not_brought_yet_is_caught_up_on_conflict() {
+    let rig = rig_with(false, 0, true).await;
+    enrol(&rig, 1);
+    let device = id("r0");
+    // The runner's tail is blind; the test reads the log's own tail.
+    let mut tail = rig.log.inner.tail(0);
+    while let Some(Ok((_, env))) = futures::StreamExt::next(&mut tail).await {
+        if matches!(env.event, Event::AttemptFinished { .. }) {
+            break;
+        }
+    }
+    retire_behind_its_back(&rig, &device).await;
+    trigger_finds_it_gone(&rig, &device).await;
+    assert_no_gaps(&rig.log.inner, 1);
+    let _ = rig.stop.send(true);
+    let report = rig.task.await.unwrap();
+    assert_eq!(report.conflicts, 1, "{report:?}");
+    assert_eq!(report.followed_events, 0, "{report:?}");
 }

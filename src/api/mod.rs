@@ -191,13 +191,13 @@ async fn status(State(s): State<ApiState>) -> Response {
     Json(StatusResponse {
         now,
         summary: board.summary(now),
-        devices: board.rows().cloned().collect(),
+        devices: board.rows().collect(),
     })
     .into_response()
 }
 
 fn row(s: &ApiState, device: &DeviceId) -> Option<DeviceStatus> {
-    s.status.lock().ok().and_then(|b| b.get(device).cloned())
+    s.status.lock().ok().and_then(|b| b.get(device))
 }
 
 async fn device_status(State(s): State<ApiState>, Path(device): Path<String>) -> Response {

@@ -182,10 +182,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         let board = status
             .lock()
             .map_err(|_| anyhow::anyhow!("status lock poisoned"))?;
-        (
-            board.summary(clock.now()),
-            board.rows().cloned().collect::<Vec<_>>(),
-        )
+        (board.summary(clock.now()), board.rows().collect::<Vec<_>>())
     };
     println!(
         "\nFleet summary ({} routers, {} events recorded):",

@@ -97,7 +97,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
 }
 
 /// What stops the whole fleet, in words (empty when all is well).
-pub fn health_lines(health: &crate::domain::observer::Health) -> String {
+pub fn health_lines(health: &crate::domain::health::Health) -> String {
     let mut out = String::new();
     if let Some(o) = &health.event_log {
         out.push_str(&format!(

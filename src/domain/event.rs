@@ -423,6 +423,18 @@ impl Envelope {
         }
     }
 
+    /// The device a stored record belongs to, read from a record that does
+    /// not decode as a whole: so a bad record can be pinned on its device
+    /// (whose status then says it is out of date) instead of on nobody.
+    pub fn probe_device(bytes: &[u8]) -> Option<DeviceId> {
+        #[derive(Deserialize)]
+        struct Probe {
+            device: Option<String>,
+        }
+        let probe = serde_json::from_slice::<Probe>(bytes).ok()?;
+        DeviceId::parse(probe.device.as_deref()?).ok()
+    }
+
     fn diagnose(bytes: &[u8], err: serde_json::Error) -> DecodeError {
         #[derive(Deserialize)]
         struct Probe {

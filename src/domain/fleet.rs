@@ -194,6 +194,21 @@ impl Fleet {
         Ok(Some(transition))
     }
 
+    /// Fold an envelope read from the log's tail while running.
+    ///
+    /// Our own appends come back this way too: one already committed is
+    /// skipped (its sequence is folded), and while an append of ours for
+    /// the device is in flight the tail's envelope is left to that append
+    /// — it is ours if the append succeeds, and a conflict reads the
+    /// device's log if it is another writer's. Anything else is another
+    /// writer's event, folded like at start-up.
+    pub fn follow(&mut self, env: &Envelope) -> Result<Option<Transition>, SequenceError> {
+        if self.devices.get(&env.device).is_some_and(|e| e.busy) {
+            return Ok(None);
+        }
+        self.replay(env)
+    }
+
     /// Queue a command or a result for recording.
     pub fn submit(
         &mut self,

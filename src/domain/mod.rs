@@ -14,9 +14,9 @@
 pub mod effect;
 pub mod event;
 pub mod fleet;
+pub mod health;
 pub mod machine;
 pub mod normalize;
-pub mod observer;
 pub mod policy;
 pub mod time;
 

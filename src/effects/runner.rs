@@ -12,8 +12,14 @@
 //!    local decision, read what was appended, go on from there; when the
 //!    log is unavailable, keep the input and retry after a pause, starting
 //!    no new attempts meanwhile;
-//! 3. sleep until the fleet's next deadline, a command, a result or an
-//!    append completion.
+//! 3. fold what the log's tail brings that the fleet has not decided itself
+//!    (another writer's events: an operator's command, another daemon);
+//! 4. sleep until the fleet's next deadline, a command, a result, an
+//!    append completion or a new event in the log.
+//!
+//! The runner feeds no projection: the projector reads the same log. What
+//! it reports beside the log is its own health (the log or the snapshot
+//! store unavailable), on a watch channel.
 //!
 //! One timer for the whole fleet (the fleet's heap), not a task per device.
 //! Attempts run as tasks, at most `max_concurrent` at once (the fleet's
@@ -25,24 +31,25 @@
 //! their `AttemptDeadline` in the next life (`Abandoned`), never run twice.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use futures::stream::FuturesUnordered;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::domain::fleet::{Fleet, Pending};
-use crate::domain::observer::{Health, Observer, Outage};
+use crate::domain::health::{Health, Outage};
 use crate::domain::{
     AttemptId, DeviceId, Effect, Envelope, Event, FailureKind, Outcome, RequestId, RetryPolicy,
     TenantId, Timestamp, TriggerReply,
 };
-use crate::store::{AppendError, EventLog, StoreError};
+use crate::store::{AppendError, EventLog, GlobalSeq, Positioned, StoreError};
 
 /// The longest the runner sleeps without a deadline or an input.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -219,6 +226,10 @@ pub struct RunReport {
     pub attempts_started: u64,
     /// Attempts still running when the grace ran out (left to their deadline).
     pub attempts_left_running: usize,
+    /// Appends refused because another writer had moved the device first.
+    pub conflicts: u64,
+    /// Other writers' events folded from the log's tail.
+    pub followed_events: u64,
 }
 
 /// The effect runner.
@@ -233,10 +244,14 @@ pub struct Runner {
     results_tx: mpsc::UnboundedSender<(DeviceId, TenantId, AttemptId, Outcome)>,
     results: mpsc::UnboundedReceiver<(DeviceId, TenantId, AttemptId, Outcome)>,
     replies: HashMap<RequestId, oneshot::Sender<TriggerReply>>,
-    observers: Vec<SharedObserver>,
     rng: ChaCha20Rng,
     report: RunReport,
     health: Health,
+    health_tx: watch::Sender<Health>,
+    /// The log position replayed or followed so far.
+    position: GlobalSeq,
+    /// Other writers' events folded so far, for whoever waits on it.
+    followed: watch::Sender<u64>,
     /// Attempts are paused until then because snapshots could not be
     /// published; the next attempt after it is the probe.
     snapshots_paused_until: Option<Timestamp>,
@@ -247,9 +262,6 @@ pub struct Runner {
     /// deadlines.
     wakeups: Arc<std::sync::atomic::AtomicU64>,
 }
-
-/// A projection the runner feeds.
-pub type SharedObserver = Arc<Mutex<dyn Observer>>;
 
 type AppendFuture = BoxFuture<'static, (Pending, Result<u64, AppendError>)>;
 
@@ -277,10 +289,12 @@ impl Runner {
             results_tx,
             results,
             replies: HashMap::new(),
-            observers: Vec::new(),
             rng,
             report: RunReport::default(),
             health: Health::default(),
+            health_tx: watch::channel(Health::default()).0,
+            position: 0,
+            followed: watch::channel(0).0,
             snapshots_paused_until: None,
             snapshot_pause: Duration::ZERO,
             stopping: None,
@@ -300,21 +314,15 @@ impl Runner {
         }
     }
 
-    /// Feed `observer` every recorded envelope from now on (add observers
-    /// before [`Runner::replay`] so they see the whole log).
-    pub fn observe(&mut self, observer: SharedObserver) {
-        self.observers.push(observer);
+    /// The runner's health (log or snapshot store unavailable), as it changes.
+    pub fn health(&self) -> watch::Receiver<Health> {
+        self.health_tx.subscribe()
     }
 
-    fn notify(&self, env: &Envelope) {
-        let Some(state) = self.fleet.state(&env.device) else {
-            return;
-        };
-        for o in &self.observers {
-            if let Ok(mut o) = o.lock() {
-                o.recorded(env, state);
-            }
-        }
+    /// How many of other writers' events the runner has folded from the
+    /// log's tail; await `changed()` to see one arrive.
+    pub fn followed(&self) -> watch::Receiver<u64> {
+        self.followed.subscribe()
     }
 
     fn notify_health(&self) {
@@ -328,11 +336,7 @@ impl Runner {
         } else {
             0.0
         });
-        for o in &self.observers {
-            if let Ok(mut o) = o.lock() {
-                o.health(&self.health);
-            }
-        }
+        self.health_tx.send_replace(self.health.clone());
     }
 
     /// The log refused an append: say so once per outage, not per append.
@@ -423,22 +427,33 @@ impl Runner {
 
     /// Rebuild every machine from the log. No effects are performed.
     pub async fn replay(&mut self) -> Result<u64, RunnerError> {
-        let mut stream = self.log.replay(0);
+        let mut stream = self.log.replay(self.position + 1);
         let mut n = 0;
         while let Some(item) = stream.next().await {
-            let (_, env) = item?;
-            self.fold_foreign(&env)?;
+            let (global, env) = item?;
+            self.fleet.replay(&env)?;
+            self.position = global;
             n += 1;
         }
         self.report.replayed_events += n;
         Ok(n)
     }
 
-    fn fold_foreign(&mut self, env: &Envelope) -> Result<(), RunnerError> {
-        if self.fleet.replay(env)?.is_some() {
-            self.notify(env);
+    /// Fold what the log's tail brought: another writer's event, or one of
+    /// ours coming back (skipped).
+    fn follow(&mut self, global: GlobalSeq, env: &Envelope) {
+        self.position = self.position.max(global);
+        match self.fleet.follow(env) {
+            Ok(Some(_)) => {
+                self.report.followed_events += 1;
+                self.followed.send_modify(|n| *n += 1);
+                tracing::debug!(device = %env.device, seq = env.seq, node = %env.node, event = env.event.name(), "followed another writer's event");
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(device = %env.device, global, error = %e, "an event from the log's tail does not follow its device's sequence; left to the next append's check");
+            }
         }
-        Ok(())
     }
 
     /// Whether a device is known and enrolled.
@@ -602,7 +617,6 @@ impl Runner {
                     let executor = self.executor.clone();
                     let results = self.results_tx.clone();
                     self.report.attempts_started += 1;
-                    metrics::gauge!("config_backup_active").increment(1.0);
                     attempts.spawn(async move {
                         let (device, tenant) = (job.device.clone(), job.tenant.clone());
                         let outcome = executor.execute(job).await;
@@ -627,29 +641,13 @@ impl Runner {
         }
     }
 
-    fn record_metrics(env: &Envelope) {
-        if let Event::AttemptFinished { outcome, .. } = &env.event {
-            metrics::gauge!("config_backup_active").decrement(1.0);
-            let status = match outcome {
-                Outcome::Collected { duration_ms, .. } => {
-                    metrics::histogram!("config_backup_duration_seconds")
-                        .record(*duration_ms as f64 / 1000.0);
-                    "success"
-                }
-                Outcome::Skipped { .. } => "skipped",
-                Outcome::Failed { kind, .. } => kind.name(),
-            };
-            metrics::counter!("config_backup_total", "status" => status).increment(1);
-        }
-    }
-
     /// Read what another writer appended for `device` and fold it.
     async fn catch_up(&mut self, device: &DeviceId) {
         let mut history = self.log.device_history(device);
         while let Some(item) = history.next().await {
             match item {
                 Ok(env) => {
-                    if let Err(e) = self.fold_foreign(&env) {
+                    if let Err(e) = self.fleet.replay(&env) {
                         tracing::error!(device = %device, error = %e, "cannot fold the device's log");
                         return;
                     }
@@ -667,10 +665,12 @@ impl Runner {
         let mut appends: FuturesUnordered<AppendFuture> = FuturesUnordered::new();
         let mut attempts: JoinSet<()> = JoinSet::new();
         let mut store_paused_until: Option<Timestamp> = None;
+        let mut tail = Tail::new(self.log.clone(), self.position);
         tokio::pin!(shutdown);
 
         loop {
             let now = self.clock.now();
+            tail.reopen_if_due(now, self.position);
             if store_paused_until.is_some_and(|t| now >= t) {
                 store_paused_until = None;
             }
@@ -698,10 +698,15 @@ impl Runner {
                 (None, t) => t,
             };
             // The end of the shutdown grace is a deadline too.
-            let wake = [wake, self.snapshots_paused_until, self.stopping]
-                .into_iter()
-                .flatten()
-                .min();
+            let wake = [
+                wake,
+                self.snapshots_paused_until,
+                self.stopping,
+                tail.reopen_at,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             // Asleep until the next deadline or an input. Deadlines are
             // wall-clock times and the sleep is monotonic: waking once a
             // minute at most late bounds what a clock step can delay.
@@ -724,6 +729,16 @@ impl Runner {
                     self.accept(command);
                 }
                 Some(_) = attempts.join_next(), if !attempts.is_empty() => {}
+                item = tail.next(), if tail.is_open() => match item {
+                    Some(Ok((global, env))) => self.follow(global, &env),
+                    Some(Err(StoreError::Decode { location, seq, .. })) => {
+                        // The projector reports it in the device's status.
+                        tracing::debug!(location = %location, seq, "an undecodable record in the log's tail skipped");
+                        self.position = self.position.max(seq);
+                    }
+                    Some(Err(e)) => tail.lost(&e, self.clock.now(), self.config.store_retry),
+                    None => tail.lost(&StoreError::unavailable("the tail ended"), self.clock.now(), self.config.store_retry),
+                },
                 _ = tokio::time::sleep(sleep_for) => {}
                 _ = &mut shutdown, if self.stopping.is_none() => {
                     tracing::info!(running = self.fleet.running(), grace_s = self.config.shutdown_grace.as_secs(), "shutting down: no new attempts");
@@ -756,13 +771,12 @@ impl Runner {
                 let env = pending.envelope.clone();
                 let effects = self.fleet.commit(pending);
                 self.report.recorded_events += 1;
-                Self::record_metrics(&env);
-                self.notify(&env);
                 self.act(&env, effects, attempts);
             }
             Err(AppendError::Conflict { actual }) => {
                 let device = pending.envelope.device.clone();
                 tracing::info!(device = %device, seq = pending.envelope.seq, actual, "another writer moved the device; catching up");
+                self.report.conflicts += 1;
                 self.fleet.abort(pending);
                 self.catch_up(&device).await;
             }
@@ -775,6 +789,49 @@ impl Runner {
                         .plus_millis(self.config.store_retry.as_millis() as u64),
                 );
             }
+        }
+    }
+}
+
+/// The log's tail as the runner follows it: reopened from the runner's
+/// position after the log failed, once the retry pause is over.
+struct Tail {
+    log: Arc<dyn EventLog>,
+    stream: Option<BoxStream<'static, Result<Positioned, StoreError>>>,
+    reopen_at: Option<Timestamp>,
+}
+
+impl Tail {
+    fn new(log: Arc<dyn EventLog>, position: GlobalSeq) -> Self {
+        let stream = Some(log.tail(position + 1));
+        Tail {
+            log,
+            stream,
+            reopen_at: None,
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    async fn next(&mut self) -> Option<Result<Positioned, StoreError>> {
+        match &mut self.stream {
+            Some(s) => s.next().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn lost(&mut self, error: &StoreError, now: Timestamp, retry: Duration) {
+        tracing::warn!(error = %error, "lost the event log's tail; reading it again shortly");
+        self.stream = None;
+        self.reopen_at = Some(now.plus_millis(retry.as_millis() as u64));
+    }
+
+    fn reopen_if_due(&mut self, now: Timestamp, position: GlobalSeq) {
+        if self.reopen_at.is_some_and(|t| now >= t) {
+            self.reopen_at = None;
+            self.stream = Some(self.log.tail(position + 1));
         }
     }
 }

@@ -1,51 +1,30 @@
-//! Prometheus metrics folded from the log: devices per phase.
+//! Prometheus metrics, folded from the log like the status board.
 //!
-//! The runner counts attempts live (`config_backup_total{status}`,
-//! `config_backup_duration_seconds`, `config_backup_active`); this observer
-//! keeps `config_backup_devices{phase}` right at replay and live. Rendering
-//! is the `metrics-exporter-prometheus` recorder's job.
+//! The projector hands every [`Change`] the board folded to [`publish`]:
+//! `config_backup_devices{phase}` and `config_backup_active` (devices whose
+//! attempt is running, as the log says), `config_backup_total{status}` and
+//! `config_backup_duration_seconds`. Replay folds the whole log, so after a
+//! restart the counters start from the history, not from 0. Rendering is
+//! the `metrics-exporter-prometheus` recorder's job.
 
-use std::collections::HashMap;
+use crate::domain::PhaseKind;
 
-use crate::domain::observer::Observer;
-use crate::domain::{DeviceId, DeviceState, Envelope, PhaseKind};
+use super::status::{Change, StatusBoard};
 
-/// Keeps the per-phase device gauges.
-#[derive(Debug, Default)]
-pub struct PhaseGauges {
-    phase: HashMap<DeviceId, PhaseKind>,
-    counts: [i64; PhaseKind::ALL.len()],
-}
-
-fn index(p: PhaseKind) -> usize {
-    PhaseKind::ALL.iter().position(|q| *q == p).unwrap_or(0)
-}
-
-impl PhaseGauges {
-    pub fn new() -> Self {
-        Self::default()
+/// Publish what one folded envelope changed.
+pub fn publish(change: &Change, board: &StatusBoard) {
+    if change.left == Some(change.entered) && change.finished.is_none() {
+        return;
     }
-
-    /// Devices currently in `phase`.
-    pub fn count(&self, phase: PhaseKind) -> i64 {
-        self.counts[index(phase)]
+    for phase in change.left.into_iter().chain([change.entered]) {
+        metrics::gauge!("config_backup_devices", "phase" => phase.name())
+            .set(board.count(phase) as f64);
     }
-}
-
-impl Observer for PhaseGauges {
-    fn recorded(&mut self, _envelope: &Envelope, state: &DeviceState) {
-        let new = state.phase.kind();
-        let old = self.phase.insert(state.device.clone(), new);
-        if old == Some(new) {
-            return;
+    metrics::gauge!("config_backup_active").set(board.count(PhaseKind::Running) as f64);
+    if let Some((status, seconds)) = change.finished {
+        metrics::counter!("config_backup_total", "status" => status).increment(1);
+        if let Some(seconds) = seconds {
+            metrics::histogram!("config_backup_duration_seconds").record(seconds);
         }
-        if let Some(old) = old {
-            self.counts[index(old)] -= 1;
-            metrics::gauge!("config_backup_devices", "phase" => old.name())
-                .set(self.counts[index(old)] as f64);
-        }
-        self.counts[index(new)] += 1;
-        metrics::gauge!("config_backup_devices", "phase" => new.name())
-            .set(self.counts[index(new)] as f64);
     }
 }

@@ -1,7 +1,12 @@
-//! Read models folded from the log: status, history, metrics.
+//! Read models folded from the log: status, history index, metrics.
 //!
-//! A projection folds `(envelope, state after)` pairs; the runner feeds it
-//! at replay and live, the CLI feeds it from a replay of the log.
+//! One [`projector::Projector`] reads the log's tail from its checkpoint
+//! (replay at start-up, then live) and folds each envelope into the
+//! [`status::StatusBoard`] (rows, fleet summary, counts per phase and per
+//! outcome, events per device) and the Prometheus metrics. Nothing here is
+//! fed by the runner: what any writer appends is seen the same way. The
+//! CLI folds a replay into the same board.
 
 pub mod metrics;
+pub mod projector;
 pub mod status;

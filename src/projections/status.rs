@@ -1,17 +1,24 @@
-//! Status: one row per device and the fleet summary, folded from
-//! `(envelope, state after)` pairs.
+//! Status: one row per device and the fleet summary, folded from the log.
 //!
-//! The runner applies every recorded envelope (at replay and live), so the
-//! board always says what the log says. A device is *stale* when it has no
-//! success within two of its intervals (counted from enrolment when it never
+//! The board folds envelopes in log order through the machine's own
+//! [`step`], so each row is what the log says — whoever wrote the event (our
+//! runner, an operator's command, another daemon). Counts per phase and of
+//! attempt outcomes are kept as the fold goes, so they agree with the
+//! history after any restart. A device is *stale* when it has no success
+//! within two of its intervals (counted from enrolment when it never
 //! succeeded).
+//!
+//! Bad input stops nothing: a record that does not decode or that breaks a
+//! device's sequence is kept as a [`LogProblem`] naming where it sits, the
+//! device's row says it is out of date, and the fold goes on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::observer::Health;
-use crate::domain::{DeviceId, DeviceState, Envelope, Event, Outcome, PhaseKind, Timestamp};
+use crate::domain::health::Health;
+use crate::domain::{DeviceId, DeviceState, Envelope, Event, Outcome, PhaseKind, Timestamp, step};
+use crate::store::GlobalSeq;
 
 /// What an operator sees for one device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +44,13 @@ pub struct DeviceStatus {
     /// When the device was (last) enrolled.
     pub enrolled_at: Option<Timestamp>,
     pub interval_secs: u64,
+    /// Events of this device in the log (its history's length).
+    #[serde(default)]
+    pub events: u64,
+    /// Why this row may not say what the log means: a record of the device
+    /// did not decode or broke its sequence (see the summary's problems).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_of_date: Option<String>,
 }
 
 /// The last failure of a device.
@@ -45,6 +59,16 @@ pub struct LastError {
     pub kind: String,
     pub message: String,
     pub at: Timestamp,
+}
+
+/// A record of the log the board could not fold as it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogProblem {
+    /// Where it sits: the NATS subject or the redb key, and its position.
+    pub location: String,
+    pub global: GlobalSeq,
+    pub device: Option<String>,
+    pub problem: String,
 }
 
 /// Counts over the whole fleet.
@@ -62,25 +86,64 @@ pub struct FleetSummary {
     /// store unavailable), if anything.
     #[serde(default)]
     pub health: Health,
+    /// The log position folded so far.
+    #[serde(default)]
+    pub checkpoint: GlobalSeq,
+    /// Records that could not be folded as they stand (the latest few).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_problems: Vec<LogProblem>,
 }
+
+/// What one folded envelope changed: what the metrics follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The phase the device left (`None`: the device is new to the board).
+    pub left: Option<PhaseKind>,
+    pub entered: PhaseKind,
+    /// `config_backup_total`'s status of a finished attempt, and its
+    /// duration when it collected.
+    pub finished: Option<(&'static str, Option<f64>)>,
+}
+
+/// One device as folded.
+#[derive(Debug, Clone)]
+struct Folded {
+    state: DeviceState,
+    enrolled_at: Option<Timestamp>,
+    events: u64,
+    out_of_date: Option<String>,
+}
+
+/// Problems kept for the summary (the log says the rest).
+const PROBLEMS_KEPT: usize = 20;
 
 /// The status projection.
 #[derive(Debug, Clone, Default)]
 pub struct StatusBoard {
-    rows: BTreeMap<DeviceId, DeviceStatus>,
+    devices: BTreeMap<DeviceId, Folded>,
+    phases: [usize; PhaseKind::ALL.len()],
+    /// Finished attempts by `config_backup_total` status.
+    finished: BTreeMap<&'static str, u64>,
     succeeded: u64,
     failed: u64,
     skipped: u64,
+    checkpoint: GlobalSeq,
+    problems: VecDeque<LogProblem>,
+    problems_total: u64,
     health: Health,
 }
 
-impl crate::domain::observer::Observer for StatusBoard {
-    fn recorded(&mut self, envelope: &Envelope, state: &DeviceState) {
-        self.apply(envelope, state);
-    }
+fn index(p: PhaseKind) -> usize {
+    PhaseKind::ALL.iter().position(|q| *q == p).unwrap_or(0)
+}
 
-    fn health(&mut self, health: &Health) {
-        self.health = health.clone();
+/// `config_backup_total`'s status of an outcome, and the seconds it took
+/// when it collected.
+fn finished(outcome: &Outcome) -> (&'static str, Option<f64>) {
+    match outcome {
+        Outcome::Collected { duration_ms, .. } => ("success", Some(*duration_ms as f64 / 1000.0)),
+        Outcome::Skipped { .. } => ("skipped", None),
+        Outcome::Failed { kind, .. } => (kind.name(), None),
     }
 }
 
@@ -89,46 +152,112 @@ impl StatusBoard {
         Self::default()
     }
 
-    /// Fold one recorded envelope and the state it led to.
-    pub fn apply(&mut self, env: &Envelope, state: &DeviceState) {
-        if let Event::AttemptFinished { outcome, .. } = &env.event {
-            match outcome {
-                Outcome::Collected { .. } => self.succeeded += 1,
-                Outcome::Failed { .. } => self.failed += 1,
-                Outcome::Skipped { .. } => self.skipped += 1,
+    /// Fold the envelope found at `global`. An envelope that repeats or
+    /// skips part of its device's sequence is folded as well as it can be
+    /// (a repeat changes nothing), and the row says it is out of date.
+    pub fn apply(&mut self, global: GlobalSeq, env: &Envelope) -> Option<Change> {
+        self.checkpoint = self.checkpoint.max(global);
+        let folded = self
+            .devices
+            .entry(env.device.clone())
+            .or_insert_with(|| Folded {
+                state: DeviceState::new(env.device.clone(), env.tenant.clone()),
+                enrolled_at: None,
+                events: 0,
+                out_of_date: None,
+            });
+        let expected = folded.state.seq + 1;
+        if env.seq != expected {
+            let problem = format!("sequence {} found where {expected} was expected", env.seq);
+            folded.out_of_date = Some(problem.clone());
+            self.remember(LogProblem {
+                location: format!("device {} sequence {}", env.device, env.seq),
+                global,
+                device: Some(env.device.to_string()),
+                problem,
+            });
+            if env.seq < expected {
+                return None;
             }
         }
-        let enrolled_at = match (&env.event, self.rows.get(&env.device)) {
-            (Event::Enrolled { .. }, Some(row)) if row.phase != PhaseKind::Retired => {
-                row.enrolled_at
-            }
-            (Event::Enrolled { .. }, _) => Some(env.at),
-            (_, Some(row)) => row.enrolled_at,
-            (_, None) => None,
+        let folded = self.devices.get_mut(&env.device)?;
+        let left = (folded.events > 0).then(|| folded.state.phase.kind());
+        let transition = step(&folded.state, env);
+        let reenrolled = matches!(env.event, Event::Enrolled { .. }) && !folded.state.is_active();
+        folded.state = transition.state;
+        folded.events += 1;
+        if reenrolled {
+            folded.enrolled_at = Some(env.at);
+        }
+        let entered = folded.state.phase.kind();
+        if let Some(left) = left {
+            self.phases[index(left)] -= 1;
+        }
+        self.phases[index(entered)] += 1;
+        let finished = match &env.event {
+            Event::AttemptFinished { outcome, .. } => Some(self.count_outcome(outcome)),
+            _ => None,
         };
-        let row = DeviceStatus {
-            device: state.device.to_string(),
-            tenant: state.tenant.to_string(),
-            phase: state.phase.kind(),
-            since: state.since,
-            host: state.host.to_string(),
-            port: state.port,
-            last_attempt: state.last_attempt,
-            last_success: state.last_success,
-            last_hash: state.last_hash.as_deref().map(str::to_owned),
-            failures: state.failures,
-            next_due: state.deadline().map(|(_, at)| at),
-            last_error: state.last_failure.as_ref().map(|f| LastError {
-                kind: f.kind.name().to_owned(),
-                message: f.message.clone(),
-                at: f.at,
-            }),
-            trusted_host_key: state.trusted_host_key.as_deref().map(str::to_owned),
-            seq: state.seq,
-            enrolled_at,
-            interval_secs: state.policy.interval_secs,
-        };
-        self.rows.insert(state.device.clone(), row);
+        Some(Change {
+            left,
+            entered,
+            finished,
+        })
+    }
+
+    fn count_outcome(&mut self, outcome: &Outcome) -> (&'static str, Option<f64>) {
+        match outcome {
+            Outcome::Collected { .. } => self.succeeded += 1,
+            Outcome::Failed { .. } => self.failed += 1,
+            Outcome::Skipped { .. } => self.skipped += 1,
+        }
+        let (status, seconds) = finished(outcome);
+        *self.finished.entry(status).or_default() += 1;
+        (status, seconds)
+    }
+
+    /// A record at `global` that did not decode: kept as a problem, its
+    /// device (when known) marked out of date.
+    pub fn reject(
+        &mut self,
+        global: GlobalSeq,
+        location: &str,
+        device: Option<&DeviceId>,
+        problem: &str,
+    ) {
+        self.checkpoint = self.checkpoint.max(global);
+        if let Some(folded) = device.and_then(|d| self.devices.get_mut(d)) {
+            folded.out_of_date = Some(format!("a record at {location} does not decode"));
+        }
+        self.remember(LogProblem {
+            location: location.to_owned(),
+            global,
+            device: device.map(|d| d.to_string()),
+            problem: problem.to_owned(),
+        });
+    }
+
+    fn remember(&mut self, problem: LogProblem) {
+        self.problems_total += 1;
+        if self.problems.len() == PROBLEMS_KEPT {
+            self.problems.pop_front();
+        }
+        self.problems.push_back(problem);
+    }
+
+    /// The latest problem and how many there were since start.
+    pub fn last_problem(&self) -> (u64, Option<&LogProblem>) {
+        (self.problems_total, self.problems.back())
+    }
+
+    /// The last log position folded (0: none): where a projector resumes.
+    pub fn checkpoint(&self) -> GlobalSeq {
+        self.checkpoint
+    }
+
+    /// The daemon's own health, shown beside the fleet.
+    pub fn set_health(&mut self, health: Health) {
+        self.health = health;
     }
 
     /// Attempts that collected, failed and were skipped, without the cost
@@ -137,46 +266,193 @@ impl StatusBoard {
         (self.succeeded, self.failed, self.skipped)
     }
 
-    pub fn get(&self, device: &DeviceId) -> Option<&DeviceStatus> {
-        self.rows.get(device)
+    /// Finished attempts per `config_backup_total` status.
+    pub fn finished(&self) -> &BTreeMap<&'static str, u64> {
+        &self.finished
+    }
+
+    /// Devices currently in `phase`.
+    pub fn count(&self, phase: PhaseKind) -> usize {
+        self.phases[index(phase)]
+    }
+
+    /// Devices known to the board (any phase).
+    pub fn len(&self) -> usize {
+        self.devices.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.devices.is_empty()
+    }
+
+    pub fn get(&self, device: &DeviceId) -> Option<DeviceStatus> {
+        self.devices.get(device).map(row)
     }
 
     /// Every device, in id order.
-    pub fn rows(&self) -> impl Iterator<Item = &DeviceStatus> {
-        self.rows.values()
+    pub fn rows(&self) -> impl Iterator<Item = DeviceStatus> + '_ {
+        self.devices.values().map(row)
     }
 
     /// Whether a device has gone two intervals without a success at `now`.
     pub fn is_stale(row: &DeviceStatus, now: Timestamp) -> bool {
-        if matches!(row.phase, PhaseKind::Retired | PhaseKind::Unenrolled) {
-            return false;
-        }
-        let from = row.last_success.or(row.enrolled_at).unwrap_or(row.since);
-        now.millis_since(from) > row.interval_secs.saturating_mul(2000)
+        stale(
+            row.phase,
+            row.last_success.or(row.enrolled_at).unwrap_or(row.since),
+            row.interval_secs,
+            now,
+        )
     }
 
     /// Counts per phase and stale devices at `now`.
     pub fn summary(&self, now: Timestamp) -> FleetSummary {
         let mut phases: BTreeMap<String, usize> = PhaseKind::ALL
             .iter()
-            .map(|p| (p.name().to_owned(), 0))
+            .map(|p| (p.name().to_owned(), self.count(*p)))
             .collect();
-        let mut stale = 0;
-        for row in self.rows.values() {
-            *phases.entry(row.phase.name().to_owned()).or_default() += 1;
-            if Self::is_stale(row, now) {
-                stale += 1;
-            }
-        }
         phases.retain(|k, v| *v > 0 || *k != "unenrolled");
+        let stale = self
+            .devices
+            .values()
+            .filter(|f| {
+                let s = &f.state;
+                let from = s.last_success.or(f.enrolled_at).unwrap_or(s.since);
+                stale(s.phase.kind(), from, s.policy.interval_secs, now)
+            })
+            .count();
         FleetSummary {
-            devices: self.rows.len(),
+            devices: self.devices.len(),
             phases,
             stale,
             backups_succeeded: self.succeeded,
             backups_failed: self.failed,
             backups_skipped: self.skipped,
             health: self.health.clone(),
+            checkpoint: self.checkpoint,
+            log_problems: self.problems.iter().cloned().collect(),
         }
+    }
+}
+
+fn stale(phase: PhaseKind, from: Timestamp, interval_secs: u64, now: Timestamp) -> bool {
+    if matches!(phase, PhaseKind::Retired | PhaseKind::Unenrolled) {
+        return false;
+    }
+    now.millis_since(from) > interval_secs.saturating_mul(2000)
+}
+
+fn row(f: &Folded) -> DeviceStatus {
+    let state = &f.state;
+    DeviceStatus {
+        device: state.device.to_string(),
+        tenant: state.tenant.to_string(),
+        phase: state.phase.kind(),
+        since: state.since,
+        host: state.host.to_string(),
+        port: state.port,
+        last_attempt: state.last_attempt,
+        last_success: state.last_success,
+        last_hash: state.last_hash.as_deref().map(str::to_owned),
+        failures: state.failures,
+        next_due: state.deadline().map(|(_, at)| at),
+        last_error: state.last_failure.as_ref().map(|f| LastError {
+            kind: f.kind.name().to_owned(),
+            message: f.message.clone(),
+            at: f.at,
+        }),
+        trusted_host_key: state.trusted_host_key.as_deref().map(str::to_owned),
+        seq: state.seq,
+        enrolled_at: f.enrolled_at,
+        interval_secs: state.policy.interval_secs,
+        events: f.events,
+        out_of_date: f.out_of_date.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::TenantId;
+    use crate::store::fold::sample_history;
+
+    fn history(name: &str, n: u64) -> Vec<Envelope> {
+        let d = DeviceId::parse(name).unwrap();
+        let t = TenantId::parse("acme").unwrap();
+        sample_history(&d, &t, Timestamp(1_700_000_000_000), n)
+    }
+
+    #[test]
+    fn counts_follow_the_history_and_phases_sum_to_the_devices() {
+        let mut board = StatusBoard::new();
+        let mut global = 0;
+        let mut collected = 0;
+        for name in ["a", "b", "c"] {
+            for env in history(name, 30) {
+                global += 1;
+                if matches!(
+                    env.event,
+                    Event::AttemptFinished {
+                        outcome: Outcome::Collected { .. },
+                        ..
+                    }
+                ) {
+                    collected += 1;
+                }
+                board.apply(global, &env);
+            }
+        }
+        assert_eq!(board.backups().0, collected);
+        assert_eq!(board.finished().get("success").copied(), Some(collected));
+        let sum: usize = PhaseKind::ALL.iter().map(|p| board.count(*p)).sum();
+        assert_eq!(sum, 3);
+        assert_eq!(board.checkpoint(), 90);
+        assert!(
+            board
+                .rows()
+                .all(|r| r.events == 30 && r.out_of_date.is_none())
+        );
+    }
+
+    #[test]
+    fn a_broken_sequence_marks_the_device_and_the_rest_goes_on() {
+        let mut board = StatusBoard::new();
+        let a = history("a", 10);
+        let b = history("b", 3);
+        for (i, env) in a.iter().enumerate().filter(|(i, _)| *i != 4) {
+            board.apply(i as u64 + 1, env);
+        }
+        board.apply(11, &a[2]); // a repeat
+        for (i, env) in b.iter().enumerate() {
+            board.apply(12 + i as u64, env);
+        }
+        let ra = board.get(&DeviceId::parse("a").unwrap()).unwrap();
+        assert_eq!(ra.seq, 10, "folded past the gap");
+        assert!(
+            ra.out_of_date
+                .as_deref()
+                .unwrap()
+                .contains("sequence 3 found where 11")
+        );
+        let rb = board.get(&DeviceId::parse("b").unwrap()).unwrap();
+        assert_eq!((rb.seq, rb.out_of_date), (3, None));
+        let problems = board.summary(Timestamp(0)).log_problems;
+        assert_eq!(problems.len(), 2);
+        assert!(
+            problems[0].location.contains("device a sequence 6"),
+            "{problems:?}"
+        );
+        board.reject(
+            20,
+            "stream S subject backup.events.acme.b",
+            Some(&DeviceId::parse("b").unwrap()),
+            "bad",
+        );
+        let rb = board.get(&DeviceId::parse("b").unwrap()).unwrap();
+        assert!(
+            rb.out_of_date
+                .unwrap()
+                .contains("subject backup.events.acme.b")
+        );
+        assert_eq!(board.checkpoint(), 20);
     }
 }

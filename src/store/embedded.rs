@@ -520,6 +520,7 @@ fn decode(path: &Path, global: GlobalSeq, bytes: &[u8]) -> Result<Envelope, Stor
     super::codec::decode(bytes).map_err(|source| StoreError::Decode {
         location: format!("{} table events key {global}", path.display()),
         seq: global,
+        device: Envelope::probe_device(bytes),
         source,
     })
 }

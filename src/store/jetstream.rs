@@ -256,6 +256,7 @@ impl JetStreamLog {
                             self.inner.stream_name, msg.subject
                         ),
                         seq: msg.sequence,
+                        device: device_of(&msg.subject, &msg.payload),
                         source,
                     })?;
                 Ok(Some((env.seq, msg.sequence, msg.payload)))
@@ -659,9 +660,20 @@ fn decode_message(
     let env = super::codec::decode(&msg.payload).map_err(|source| StoreError::Decode {
         location: format!("stream {stream_name} subject {}", msg.subject),
         seq,
+        device: device_of(&msg.subject, &msg.payload),
         source,
     })?;
     Ok((seq, env))
+}
+
+/// The device a record that does not decode belongs to: its subject says
+/// (`<prefix>.<tenant>.<device>`) even when its bytes do not.
+fn device_of(subject: &str, payload: &[u8]) -> Option<DeviceId> {
+    subject
+        .rsplit('.')
+        .next()
+        .and_then(|d| DeviceId::parse(d).ok())
+        .or_else(|| Envelope::probe_device(payload))
 }
 
 /// Refuse a stream whose settings would lose or hide events.

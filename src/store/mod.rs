@@ -56,6 +56,8 @@ pub enum StoreError {
     Decode {
         location: String,
         seq: u64,
+        /// The device the record names, when that much of it reads.
+        device: Option<DeviceId>,
         #[source]
         source: DecodeError,
     },

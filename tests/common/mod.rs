@@ -1,4 +1,5 @@
-//! Helpers shared by the integration test targets: private files; the
+//! Helpers shared by the integration test targets: private files; waiting
+//! on an in-process daemon's status; the event another writer appends; the
 //! real exports' folder; keeping a nats-server 2.9 account's stream directory alive; and,
 //! for the tests that run the daemon as a real process (`confkeep run`), a
 //! free port for its API, its status over HTTP, waiting on it, and reading
@@ -12,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use confkeep::api::StatusResponse;
-use confkeep::domain::Envelope;
+use confkeep::daemon::Daemon;
+use confkeep::domain::{Envelope, Event, Timestamp};
+use confkeep::projections::status::DeviceStatus;
 use futures::StreamExt;
 
 /// Write a file only its owner may read (mode 600), as a secret must be.
@@ -20,6 +23,59 @@ pub fn write_private(path: &Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// Wait on the daemon's fold (at most 60 s) until `done` holds for its
+/// rows; on a timeout, say what was waited for and show the rows.
+pub async fn until_rows(daemon: &mut Daemon, what: &str, done: impl Fn(&[DeviceStatus]) -> bool) {
+    let wait = async {
+        loop {
+            let rows: Vec<DeviceStatus> = daemon.status.lock().unwrap().rows().collect();
+            if done(&rows) {
+                return;
+            }
+            if daemon.recorded.changed().await.is_err() {
+                panic!("the daemon stopped while waiting for {what}");
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(60), wait)
+        .await
+        .is_err()
+    {
+        let rows: Vec<String> = daemon
+            .status
+            .lock()
+            .unwrap()
+            .rows()
+            .map(|r| format!("{} {:?} {:?}", r.device, r.phase, r.last_error))
+            .collect();
+        panic!("timed out waiting for {what}: {rows:#?}");
+    }
+}
+
+/// The default policy, but every device due at enrolment and a 5 s
+/// command timeout: a test's fleet is backed up at once.
+pub fn prompt_policy() -> confkeep::domain::RetryPolicy {
+    confkeep::domain::RetryPolicy {
+        jitter_min_secs: 0,
+        jitter_max_secs: 0,
+        command_timeout_secs: 5,
+        ..confkeep::domain::RetryPolicy::default()
+    }
+}
+
+/// The envelope another writer (`node`) appends right after `last`.
+pub fn next_from(last: &Envelope, node: &str, event: Event) -> Envelope {
+    Envelope {
+        seq: last.seq + 1,
+        at: Timestamp(last.at.0 + 1),
+        node: node.into(),
+        correlation: None,
+        event,
+        after: None,
+        ..last.clone()
+    }
 }
 
 /// A loopback port nobody listens on now.

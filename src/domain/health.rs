@@ -1,19 +1,12 @@
-//! What a read model implements to follow the log.
-//!
-//! The runner hands every recorded envelope, with the state it led to, to
-//! its observers — at replay and live. Projections (status, history,
-//! metrics) implement this trait, so the runner needs no projection and no
-//! projection needs the runner.
-//!
-//! The runner also reports what stops the whole fleet rather than one
+//! The daemon's own health: what stops the whole fleet rather than one
 //! device — the event log or the snapshot store being unavailable (a full
-//! disk, a lost NATS cluster) — so that operators see it beside the fleet,
-//! not only in the daemon's log.
+//! disk, a lost NATS cluster). The runner reports it as it changes, so that
+//! operators see it beside the fleet, not only in the daemon's log. (The
+//! fleet itself is a fold of the log: projections read the log, not the
+//! runner.)
 
 use serde::{Deserialize, Serialize};
 
-use super::event::Envelope;
-use super::machine::DeviceState;
 use super::time::Timestamp;
 
 /// A part the daemon cannot use at the moment: no attempts start until it
@@ -42,12 +35,4 @@ impl Health {
     pub fn is_ok(&self) -> bool {
         self.event_log.is_none() && self.snapshots.is_none()
     }
-}
-
-/// Folds `(envelope, state after)` pairs.
-pub trait Observer: Send {
-    fn recorded(&mut self, envelope: &Envelope, state: &DeviceState);
-
-    /// The daemon's health changed.
-    fn health(&mut self, _health: &Health) {}
 }
