@@ -142,11 +142,13 @@ fn every_shipped_scenario_parses_and_is_documented() {
     assert_eq!(
         names,
         [
+            "event-log-outage",
             "flaky-wan",
             "hardware-swap",
             "password-rotation",
             "restart-storm",
             "site-outage",
+            "snapshot-store-outage",
             "steady"
         ]
     );
@@ -608,4 +610,81 @@ fn a_bad_policy_names_the_file_the_key_and_what_is_expected() {
             expected,
         );
     }
+}
+
+#[test]
+fn a_snapshot_store_outage_pauses_attempts_with_doubling_pauses_and_wastes_no_login() {
+    let s = shipped("snapshot-store-outage", 200, "3d");
+    let r = simulation::run(&s, s.seed, None);
+    assert_safe(&r);
+    let lengths: Vec<&str> = r
+        .pauses
+        .iter()
+        .filter_map(|p| p.split(" pause ").nth(1))
+        .collect();
+    assert_eq!(
+        &lengths[..7],
+        [
+            "1000 ms", "2000 ms", "4000 ms", "8000 ms", "16000 ms", "32000 ms", "60000 ms"
+        ],
+        "{:?}",
+        r.pauses
+    );
+    assert!(
+        lengths[7..].iter().all(|l| *l == "60000 ms"),
+        "capped: {:?}",
+        r.pauses
+    );
+    assert!(
+        r.pauses
+            .last()
+            .unwrap()
+            .ends_with("snapshots_unavailable ended")
+    );
+    // Only the probes logged in while the store was down: one per pause
+    // (the first failure included), nowhere near the slots' worth.
+    assert_eq!(
+        r.logins_while_store_down,
+        lengths.len() as u64 + 1,
+        "{:?}",
+        r.pauses
+    );
+    assert!(
+        r.logins_while_store_down < 70,
+        "{}",
+        r.logins_while_store_down
+    );
+    assert!(r.coverage_min >= 0.99, "coverage {}", r.coverage_min);
+    assert_eq!(failures(&r, "publish_failed"), r.logins_while_store_down);
+}
+
+#[test]
+fn an_event_log_outage_records_and_starts_nothing_until_it_is_back() {
+    let s = shipped("event-log-outage", 200, "3d");
+    let r = simulation::run(&s, s.seed, None);
+    assert_safe(&r);
+    let refused = r
+        .pauses
+        .iter()
+        .filter(|p| p.contains("event_log_unavailable pause 1000 ms"))
+        .count();
+    // One refused retry a second for twenty minutes.
+    assert!(
+        (1_100..=1_201).contains(&refused),
+        "{refused}: {:?}",
+        &r.pauses[..3]
+    );
+    assert!(
+        r.pauses
+            .last()
+            .unwrap()
+            .ends_with("event_log_unavailable ended")
+    );
+    assert!(
+        r.pauses.first().unwrap().starts_with("+1d12:"),
+        "{:?}",
+        r.pauses[0]
+    );
+    assert_eq!(r.logins_while_store_down, 0);
+    assert!(r.coverage_min >= 0.99, "coverage {}", r.coverage_min);
 }

@@ -29,14 +29,26 @@
 //!   runs them. Their `AttemptDeadline` settles them as `Abandoned`.
 //! - Timers are one heap for all devices, invalidated lazily: an entry whose
 //!   time is no longer the device's deadline is dropped when it surfaces.
+//! - Fleet-wide pauses ([`schedule`](super::schedule)) are decided here from
+//!   what is recorded: a result that could not publish its snapshot pauses
+//!   attempts (the pause doubles while it lasts), a refused append pauses
+//!   every input; each decision is a [`PauseNews`] the driver reports.
+//! - The enrolment jitter is drawn here, from the driver's seed, and
+//!   recorded in `Enrolled`; a trigger for a device that is not enrolled or
+//!   with a request id already in flight is refused here.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
-use super::effect::Effect;
-use super::event::{AttemptId, DeviceId, Envelope, Event, SCHEMA_VERSION, TenantId, TimerKind};
+use super::effect::{Effect, TriggerReply};
+use super::event::{
+    AttemptId, DeviceId, Envelope, Event, FailureKind, RequestId, SCHEMA_VERSION, TenantId,
+    TimerKind,
+};
 use super::machine::{DeviceState, Phase, Transition, step};
+use super::policy::RetryPolicy;
+use super::schedule::{Jitter, PauseNews, PauseSettings, Pauses};
 use super::time::Timestamp;
 
 /// An input decided but not yet known to be durable.
@@ -101,7 +113,13 @@ pub struct Fleet {
     in_flight: BTreeSet<(DeviceId, AttemptId)>,
     reserved: usize,
     /// No new attempts (shutting down): every slot counts as taken.
-    attempts_paused: bool,
+    stopping: bool,
+    pauses: Pauses,
+    /// Pause decisions since the driver last took them.
+    news: Vec<PauseNews>,
+    jitter: Jitter,
+    /// Trigger requests between their command and their reply.
+    open_requests: BTreeSet<RequestId>,
 }
 
 impl Fleet {
@@ -117,8 +135,24 @@ impl Fleet {
             inbox: VecDeque::new(),
             in_flight: BTreeSet::new(),
             reserved: 0,
-            attempts_paused: false,
+            stopping: false,
+            pauses: Pauses::new(PauseSettings::default()),
+            news: Vec::new(),
+            jitter: Jitter::seeded(0),
+            open_requests: BTreeSet::new(),
         }
+    }
+
+    /// With these pause lengths.
+    pub fn with_pauses(mut self, settings: PauseSettings) -> Self {
+        self.pauses = Pauses::new(settings);
+        self
+    }
+
+    /// With the enrolment jitter drawn from `seed`.
+    pub fn with_jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter = Jitter::seeded(seed);
+        self
     }
 
     /// Change the slot count (configuration reload); running attempts finish.
@@ -243,14 +277,99 @@ impl Fleet {
         None
     }
 
-    fn slot_free(&self) -> bool {
-        !self.attempts_paused && self.in_flight.len() + self.reserved < self.max_concurrent
+    fn slot_free(&self, now: Timestamp) -> bool {
+        !self.stopping
+            && !self.pauses.attempts_paused(now)
+            && self.in_flight.len() + self.reserved < self.max_concurrent
     }
 
-    /// Start no new attempts (shutdown) until resumed; results, deadlines
-    /// and commands that start nothing are still handed out.
-    pub fn pause_attempts(&mut self, paused: bool) {
-        self.attempts_paused = paused;
+    /// Start no new attempts (shutdown); results, deadlines and commands
+    /// that start nothing are still handed out.
+    pub fn stop_attempts(&mut self) {
+        self.stopping = true;
+    }
+
+    /// The log refused the append of a pending input (already aborted):
+    /// nothing is handed out until the pause ends.
+    pub fn log_unavailable(&mut self, now: Timestamp) -> PauseNews {
+        self.pauses.log_unavailable(now)
+    }
+
+    /// Whether the log's pause holds every input back at `now`.
+    pub fn log_paused(&self, now: Timestamp) -> bool {
+        self.pauses.inputs_paused(now)
+    }
+
+    /// Pause decisions taken since the last call, in order.
+    pub fn take_news(&mut self) -> Vec<PauseNews> {
+        std::mem::take(&mut self.news)
+    }
+
+    /// When the driver must look again at the latest: the next timer, or
+    /// the end of a pause (while the log's pause lasts, only its end).
+    pub fn wake_at(&mut self, now: Timestamp) -> Option<Timestamp> {
+        if self.pauses.inputs_paused(now) {
+            return self.pauses.next_end(now);
+        }
+        [self.poll_timeout(), self.pauses.next_end(now)]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Enrol a device (or change its address or policy), its first backup
+    /// after a jitter drawn now and recorded in the event.
+    pub fn enroll(
+        &mut self,
+        device: DeviceId,
+        tenant: TenantId,
+        host: String,
+        port: u16,
+        policy: RetryPolicy,
+    ) {
+        let jitter_ms = self.jitter.draw(&policy);
+        let event = Event::Enrolled {
+            tenant: tenant.clone(),
+            host,
+            port,
+            jitter_ms,
+            policy,
+        };
+        self.submit(device, tenant, event, None);
+    }
+
+    /// A manual backup of `device` under `request`, or the answer at once:
+    /// not found (not enrolled), or a request id already in flight.
+    pub fn trigger(&mut self, device: DeviceId, request: RequestId) -> Result<(), TriggerReply> {
+        let Some(state) = self.state(&device).filter(|s| s.is_active()) else {
+            return Err(TriggerReply::NotFound);
+        };
+        if self.open_requests.contains(&request) {
+            return Err(TriggerReply::Failed {
+                kind: FailureKind::Other,
+                message: format!("request id {request} is already in use"),
+            });
+        }
+        let tenant = state.tenant.clone();
+        self.open_requests.insert(request.clone());
+        let correlation = Some(request.to_string());
+        self.submit(
+            device,
+            tenant,
+            Event::TriggerRequested { request },
+            correlation,
+        );
+        Ok(())
+    }
+
+    /// Queue a command for a known device; false (nothing queued) for a
+    /// device the fleet has never seen.
+    pub fn submit_known(&mut self, device: DeviceId, event: Event) -> bool {
+        let Some(tenant) = self.state(&device).map(|s| s.tenant.clone()) else {
+            return false;
+        };
+        self.submit(device, tenant, event, None);
+        true
     }
 
     fn entry(&mut self, device: &DeviceId, tenant: &TenantId) -> &mut Entry {
@@ -277,6 +396,9 @@ impl Fleet {
     /// The next input to record at `now`, decided, or `None` if nothing is
     /// ready (or every ready attempt waits for a slot).
     pub fn next_input(&mut self, now: Timestamp) -> Option<Pending> {
+        if self.pauses.inputs_paused(now) {
+            return None;
+        }
         if let Some(p) = self.next_submitted(now) {
             return Some(p);
         }
@@ -304,7 +426,7 @@ impl Fleet {
             }
             self.waiting.push_back((at, device, kind));
         }
-        while self.slot_free() {
+        while self.slot_free(now) {
             let (at, device, kind) = self.waiting.pop_front()?;
             let Some(entry) = self.devices.get_mut(&device) else {
                 continue;
@@ -355,7 +477,7 @@ impl Fleet {
                 None => (false, false),
             };
             let needs_slot = startable && matches!(item.event, Event::TriggerRequested { .. });
-            if busy || (needs_slot && !self.slot_free()) {
+            if busy || (needs_slot && !self.slot_free(now)) {
                 index += 1;
                 continue;
             }
@@ -443,6 +565,16 @@ impl Fleet {
         if reserved_slot {
             self.reserved = self.reserved.saturating_sub(1);
         }
+        self.news.extend(self.pauses.log_recorded());
+        if let Event::AttemptFinished { outcome, .. } = &envelope.event {
+            self.news
+                .extend(self.pauses.attempt_settled(envelope.at, outcome));
+        }
+        for effect in &transition.effects {
+            if let Effect::Reply { request, .. } = effect {
+                self.open_requests.remove(request);
+            }
+        }
         let device = envelope.device;
         let Some(entry) = self.devices.get_mut(&device) else {
             return Vec::new();
@@ -459,6 +591,7 @@ impl Fleet {
         for effect in &transition.effects {
             if let Effect::Collect { attempt, .. } = effect {
                 self.in_flight.insert((device.clone(), *attempt));
+                self.pauses.attempt_started();
             }
         }
         self.rearm(&device);

@@ -1,8 +1,9 @@
 //! The pure core: each device's backup lifecycle as a state machine.
 //!
-//! Nothing in here performs IO, reads a clock, draws randomness or logs.
-//! Time arrives with each event ([`event::Envelope::at`]); randomness (the
-//! enrolment jitter) is drawn once by the recorder and carried in the event.
+//! Nothing in here performs IO, reads a clock, draws outside randomness or
+//! logs. Time arrives with each event ([`event::Envelope::at`]); the
+//! enrolment jitter is drawn by the scheduler from a generator the driver
+//! seeds ([`schedule::Jitter`]) and carried in the event.
 //! So folding the same log always lands on the same states, in production,
 //! in replay and in simulation alike. `domain` imports nothing from the rest
 //! of the crate; `clippy.toml` bans the clock and thread RNG to keep it so.
@@ -18,6 +19,7 @@ pub mod health;
 pub mod machine;
 pub mod normalize;
 pub mod policy;
+pub mod schedule;
 pub mod time;
 
 pub use effect::{Effect, TriggerReply};

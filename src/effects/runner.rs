@@ -45,9 +45,10 @@ use tokio::task::JoinSet;
 
 use crate::domain::fleet::{Fleet, Pending};
 use crate::domain::health::{Health, Outage};
+use crate::domain::schedule::{PauseNews, PauseReason, PauseSettings};
 use crate::domain::{
-    AttemptId, DeviceId, Effect, Envelope, Event, FailureKind, Outcome, RequestId, RetryPolicy,
-    TenantId, Timestamp, TriggerReply,
+    AttemptId, DeviceId, Effect, Envelope, Event, Outcome, RequestId, RetryPolicy, TenantId,
+    Timestamp, TriggerReply,
 };
 use crate::store::{AppendError, EventLog, GlobalSeq, Positioned, StoreError};
 
@@ -244,7 +245,6 @@ pub struct Runner {
     results_tx: mpsc::UnboundedSender<(DeviceId, TenantId, AttemptId, Outcome)>,
     results: mpsc::UnboundedReceiver<(DeviceId, TenantId, AttemptId, Outcome)>,
     replies: HashMap<RequestId, oneshot::Sender<TriggerReply>>,
-    rng: ChaCha20Rng,
     report: RunReport,
     health: Health,
     health_tx: watch::Sender<Health>,
@@ -252,10 +252,6 @@ pub struct Runner {
     position: GlobalSeq,
     /// Other writers' events folded so far, for whoever waits on it.
     followed: watch::Sender<u64>,
-    /// Attempts are paused until then because snapshots could not be
-    /// published; the next attempt after it is the probe.
-    snapshots_paused_until: Option<Timestamp>,
-    snapshot_pause: Duration,
     /// Set at shutdown: when the grace for running attempts ends.
     stopping: Option<Timestamp>,
     /// Times the loop woke (any reason): an idle runner wakes only for
@@ -274,12 +270,19 @@ impl Runner {
     ) -> Self {
         let (commands_tx, commands) = mpsc::unbounded_channel();
         let (results_tx, results) = mpsc::unbounded_channel();
-        let rng = match config.jitter_seed {
-            Some(seed) => ChaCha20Rng::seed_from_u64(seed),
-            None => ChaCha20Rng::from_os_rng(),
+        // The one draw from the OS: the seed of the fleet's jitter.
+        let seed = config
+            .jitter_seed
+            .unwrap_or_else(|| ChaCha20Rng::from_os_rng().random());
+        let pauses = PauseSettings {
+            log_retry_ms: config.store_retry.as_millis() as u64,
+            snapshot_first_ms: config.store_retry.as_millis() as u64,
+            snapshot_max_ms: config.snapshot_retry_max.as_millis() as u64,
         };
         Runner {
-            fleet: Fleet::new(&config.node, config.max_concurrent),
+            fleet: Fleet::new(&config.node, config.max_concurrent)
+                .with_pauses(pauses)
+                .with_jitter_seed(seed),
             log,
             executor,
             clock,
@@ -289,14 +292,11 @@ impl Runner {
             results_tx,
             results,
             replies: HashMap::new(),
-            rng,
             report: RunReport::default(),
             health: Health::default(),
             health_tx: watch::channel(Health::default()).0,
             position: 0,
             followed: watch::channel(0).0,
-            snapshots_paused_until: None,
-            snapshot_pause: Duration::ZERO,
             stopping: None,
             wakeups: Arc::default(),
         }
@@ -339,90 +339,43 @@ impl Runner {
         self.health_tx.send_replace(self.health.clone());
     }
 
-    /// The log refused an append: say so once per outage, not per append.
-    fn log_failed(&mut self, env: &Envelope, error: &AppendError) {
-        match &mut self.health.event_log {
-            Some(outage) => {
-                tracing::debug!(device = %env.device, seq = env.seq, error = %error, "event log still unavailable");
-                outage.error = error.to_string();
+    /// Say what the fleet decided about a pause: once per outage, not per
+    /// append or attempt, with the last error of the part; keep the health
+    /// the status shows.
+    fn report_pause(&mut self, news: PauseNews, error: &str) {
+        let now = self.clock.now();
+        fn slot(h: &mut Health, reason: PauseReason) -> &mut Option<Outage> {
+            match reason {
+                PauseReason::EventLogUnavailable => &mut h.event_log,
+                PauseReason::SnapshotsUnavailable => &mut h.snapshots,
             }
-            None => {
-                tracing::error!(device = %env.device, seq = env.seq, event = env.event.name(), error = %error,
-                    "cannot record to the event log; no new attempts until it is back (nothing recorded is lost)");
-                self.health.event_log = Some(Outage {
-                    since: self.clock.now(),
-                    error: error.to_string(),
+        }
+        match news {
+            PauseNews::Began(pause) => {
+                tracing::error!(reason = pause.reason.name(), error = %error, pause_s = pause.length_ms as f64 / 1000.0,
+                    "no new attempts until it works again (nothing recorded is lost)");
+                *slot(&mut self.health, pause.reason) = Some(Outage {
+                    since: now,
+                    error: error.to_owned(),
                 });
-                self.notify_health();
             }
-        }
-    }
-
-    fn log_recorded(&mut self) {
-        if let Some(outage) = self.health.event_log.take() {
-            let secs = self.clock.now().millis_since(outage.since) / 1000;
-            tracing::info!(
-                down_s = secs,
-                "the event log records again; attempts resume"
-            );
-            self.notify_health();
-        }
-    }
-
-    /// Watch attempt results for a snapshot store that cannot take
-    /// snapshots (a full or read-only disk, an unreachable stream): every
-    /// further attempt would log into a router only to fail the same way,
-    /// so attempts pause — doubling up to `snapshot_retry_max` — until one
-    /// publishes again.
-    fn watch_snapshots(&mut self, outcome: &Outcome) {
-        match outcome {
-            Outcome::Failed {
-                kind: FailureKind::PublishFailed,
-                message,
-            } => {
-                self.snapshot_pause = (self.snapshot_pause * 2)
-                    .max(self.config.store_retry)
-                    .min(self.config.snapshot_retry_max);
-                let now = self.clock.now();
-                self.snapshots_paused_until =
-                    Some(now.plus_millis(self.snapshot_pause.as_millis() as u64));
-                self.fleet.pause_attempts(true);
-                match &mut self.health.snapshots {
-                    Some(outage) => outage.error = message.clone(),
-                    None => {
-                        tracing::error!(error = %message, pause_s = self.snapshot_pause.as_secs_f64(),
-                            "cannot publish snapshots; attempts paused until they can");
-                        self.health.snapshots = Some(Outage {
-                            since: now,
-                            error: message.clone(),
-                        });
-                    }
+            PauseNews::Extended(pause) => {
+                tracing::debug!(reason = pause.reason.name(), error = %error, pause_s = pause.length_ms as f64 / 1000.0, "still unavailable");
+                if let Some(outage) = slot(&mut self.health, pause.reason) {
+                    outage.error = error.to_owned();
                 }
-                self.notify_health();
+                return;
             }
-            Outcome::Collected { .. } => {
-                self.snapshot_pause = Duration::ZERO;
-                if let Some(outage) = self.health.snapshots.take() {
-                    let secs = self.clock.now().millis_since(outage.since) / 1000;
-                    tracing::info!(
-                        down_s = secs,
-                        "snapshots are published again; attempts resume"
-                    );
-                    self.notify_health();
-                }
-            }
-            Outcome::Failed { .. } | Outcome::Skipped { .. } => {}
-        }
-    }
-
-    /// End a snapshot pause whose time has come: the next attempt probes.
-    fn resume_after_snapshot_pause(&mut self, now: Timestamp) {
-        if self.snapshots_paused_until.is_some_and(|t| now >= t) {
-            self.snapshots_paused_until = None;
-            if self.stopping.is_none() {
-                self.fleet.pause_attempts(false);
+            PauseNews::Ended { reason, since } => {
+                tracing::info!(
+                    reason = reason.name(),
+                    down_s = now.millis_since(since) / 1000,
+                    "works again; attempts resume"
+                );
+                *slot(&mut self.health, reason) = None;
             }
         }
+        self.notify_health();
     }
 
     /// Rebuild every machine from the log. No effects are performed.
@@ -456,15 +409,6 @@ impl Runner {
         }
     }
 
-    /// Whether a device is known and enrolled.
-    fn is_enrolled(&self, device: &DeviceId) -> bool {
-        self.fleet.state(device).is_some_and(|s| s.is_active())
-    }
-
-    fn tenant_of(&self, device: &DeviceId) -> Option<TenantId> {
-        self.fleet.state(device).map(|s| s.tenant.clone())
-    }
-
     fn accept(&mut self, command: Command) {
         match command {
             Command::Enroll {
@@ -473,50 +417,19 @@ impl Runner {
                 host,
                 port,
                 policy,
-            } => {
-                let (min, max) = policy.jitter_range_ms();
-                let jitter_ms = if max > min {
-                    self.rng.random_range(min..=max)
-                } else {
-                    min
-                };
-                let event = Event::Enrolled {
-                    tenant: tenant.clone(),
-                    host,
-                    port,
-                    jitter_ms,
-                    policy,
-                };
-                self.fleet.submit(device, tenant, event, None);
-            }
+            } => self.fleet.enroll(device, tenant, host, port, policy),
             Command::Trigger {
                 device,
                 request,
                 reply,
-            } => {
-                let Some(tenant) = self
-                    .tenant_of(&device)
-                    .filter(|_| self.is_enrolled(&device))
-                else {
-                    let _ = reply.send(TriggerReply::NotFound);
-                    return;
-                };
-                if self.replies.contains_key(&request) {
-                    let _ = reply.send(TriggerReply::Failed {
-                        kind: crate::domain::FailureKind::Other,
-                        message: format!("request id {request} is already in use"),
-                    });
-                    return;
+            } => match self.fleet.trigger(device, request.clone()) {
+                Ok(()) => {
+                    self.replies.insert(request, reply);
                 }
-                self.replies.insert(request.clone(), reply);
-                let correlation = Some(request.clone());
-                self.fleet.submit(
-                    device,
-                    tenant,
-                    Event::TriggerRequested { request },
-                    correlation,
-                );
-            }
+                Err(refused) => {
+                    let _ = reply.send(refused);
+                }
+            },
             Command::Retire { device } => self.submit_known(device, Event::Retired),
             Command::Reconcile { devices } => self.reconcile(devices),
             Command::CredentialsUpdated { device } => {
@@ -572,11 +485,9 @@ impl Runner {
     }
 
     fn submit_known(&mut self, device: DeviceId, event: Event) {
-        match self.tenant_of(&device) {
-            Some(tenant) => self.fleet.submit(device, tenant, event, None),
-            None => {
-                tracing::warn!(device = %device, event = event.name(), "command for an unknown device ignored")
-            }
+        let name = event.name();
+        if !self.fleet.submit_known(device.clone(), event) {
+            tracing::warn!(device = %device, event = name, "command for an unknown device ignored");
         }
     }
 
@@ -664,49 +575,33 @@ impl Runner {
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) -> RunReport {
         let mut appends: FuturesUnordered<AppendFuture> = FuturesUnordered::new();
         let mut attempts: JoinSet<()> = JoinSet::new();
-        let mut store_paused_until: Option<Timestamp> = None;
         let mut tail = Tail::new(self.log.clone(), self.position);
         tokio::pin!(shutdown);
 
         loop {
             let now = self.clock.now();
             tail.reopen_if_due(now, self.position);
-            if store_paused_until.is_some_and(|t| now >= t) {
-                store_paused_until = None;
-            }
-            self.resume_after_snapshot_pause(now);
             let mut handed_out = false;
-            if store_paused_until.is_none() {
-                while appends.len() < self.config.append_window {
-                    let Some(pending) = self.fleet.next_input(now) else {
-                        break;
-                    };
-                    handed_out = true;
-                    appends.push(self.append(pending));
-                }
+            while appends.len() < self.config.append_window {
+                let Some(pending) = self.fleet.next_input(now) else {
+                    break;
+                };
+                handed_out = true;
+                appends.push(self.append(pending));
             }
             if let Some(deadline) = self.stopping
                 && appends.is_empty()
             {
-                let drained = attempts.is_empty() && !handed_out && store_paused_until.is_none();
+                let drained = attempts.is_empty() && !handed_out && !self.fleet.log_paused(now);
                 if drained || now >= deadline {
                     break;
                 }
             }
-            let wake = match (store_paused_until, self.fleet.poll_timeout()) {
-                (Some(t), _) => Some(t),
-                (None, t) => t,
-            };
             // The end of the shutdown grace is a deadline too.
-            let wake = [
-                wake,
-                self.snapshots_paused_until,
-                self.stopping,
-                tail.reopen_at,
-            ]
-            .into_iter()
-            .flatten()
-            .min();
+            let wake = [self.fleet.wake_at(now), self.stopping, tail.reopen_at]
+                .into_iter()
+                .flatten()
+                .min();
             // Asleep until the next deadline or an input. Deadlines are
             // wall-clock times and the sleep is monotonic: waking once a
             // minute at most late bounds what a clock step can delay.
@@ -718,10 +613,9 @@ impl Runner {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tokio::select! {
                 Some((pending, result)) = appends.next(), if !appends.is_empty() => {
-                    self.settle_append(pending, result, &mut attempts, &mut store_paused_until).await;
+                    self.settle_append(pending, result, &mut attempts).await;
                 }
                 Some((device, tenant, attempt, outcome)) = self.results.recv() => {
-                    self.watch_snapshots(&outcome);
                     let correlation = Some(format!("{device}/{attempt}"));
                     self.fleet.submit(device, tenant, Event::AttemptFinished { attempt, outcome }, correlation);
                 }
@@ -742,7 +636,7 @@ impl Runner {
                 _ = tokio::time::sleep(sleep_for) => {}
                 _ = &mut shutdown, if self.stopping.is_none() => {
                     tracing::info!(running = self.fleet.running(), grace_s = self.config.shutdown_grace.as_secs(), "shutting down: no new attempts");
-                    self.fleet.pause_attempts(true);
+                    self.fleet.stop_attempts();
                     self.stopping = Some(self.clock.now().plus_millis(self.config.shutdown_grace.as_millis() as u64));
                 }
             }
@@ -763,13 +657,21 @@ impl Runner {
         pending: Pending,
         result: Result<u64, AppendError>,
         attempts: &mut JoinSet<()>,
-        store_paused_until: &mut Option<Timestamp>,
     ) {
         match result {
             Ok(_) => {
-                self.log_recorded();
                 let env = pending.envelope.clone();
                 let effects = self.fleet.commit(pending);
+                for news in self.fleet.take_news() {
+                    let error = match &env.event {
+                        Event::AttemptFinished {
+                            outcome: Outcome::Failed { message, .. },
+                            ..
+                        } => message.as_str(),
+                        _ => "",
+                    };
+                    self.report_pause(news, error);
+                }
                 self.report.recorded_events += 1;
                 self.act(&env, effects, attempts);
             }
@@ -781,13 +683,10 @@ impl Runner {
                 self.catch_up(&device).await;
             }
             Err(e) => {
-                self.log_failed(&pending.envelope, &e);
+                tracing::debug!(device = %pending.envelope.device, seq = pending.envelope.seq, event = pending.envelope.event.name(), error = %e, "append refused");
                 self.fleet.abort(pending);
-                *store_paused_until = Some(
-                    self.clock
-                        .now()
-                        .plus_millis(self.config.store_retry.as_millis() as u64),
-                );
+                let news = self.fleet.log_unavailable(self.clock.now());
+                self.report_pause(news, &e.to_string());
             }
         }
     }

@@ -23,14 +23,15 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
 use rand::seq::SliceRandom;
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
 use super::model::{Device, Hit, Profile, Span};
 use super::report::{Report, Violation};
-use super::scenario::{Resolve, Scenario};
+use super::scenario::{Part, Resolve, Scenario};
 use crate::domain::fleet::Fleet;
+use crate::domain::schedule::{PauseNews, PauseSettings};
 use crate::domain::{
     DeviceId, Effect, Envelope, Event, FailureKind, Outcome, Phase, PhaseKind, RetryPolicy,
     TenantId, TimerKind, Timestamp,
@@ -139,7 +140,6 @@ pub struct Harness<'a> {
     profiles: Vec<Profile>,
     tracks: Vec<Track>,
     triggers: Vec<TriggerTrack>,
-    rng_daemon: ChaCha8Rng,
     rng_devices: ChaCha8Rng,
     // --- measures ---
     steps: u64,
@@ -159,6 +159,11 @@ pub struct Harness<'a> {
     fresh_within: u64,
     violations: Vec<Violation>,
     violation_count: u64,
+    /// The pause sequence, as the report lists it.
+    pauses: Vec<String>,
+    /// Until when the last pause the fleet decided holds attempts back.
+    paused_until: u64,
+    logins_while_store_down: u64,
 }
 
 impl<'a> Harness<'a> {
@@ -227,7 +232,7 @@ impl<'a> Harness<'a> {
         let end = START_MS + scenario.duration.0;
         let mut harness = Harness {
             scenario,
-            fleet: Fleet::new("sim-1", policy.max_concurrent as usize),
+            fleet: new_fleet("sim-1", &policy, seed),
             policy,
             seed,
             epoch: 1,
@@ -245,7 +250,6 @@ impl<'a> Harness<'a> {
             profiles,
             tracks: vec![Track::default(); n as usize],
             triggers: Vec::new(),
-            rng_daemon: stream(seed, 1),
             rng_devices: stream(seed, 2),
             steps: 0,
             running: 0,
@@ -264,6 +268,9 @@ impl<'a> Harness<'a> {
             fresh_within: scenario.fresh_within().0,
             violations: Vec::new(),
             violation_count: 0,
+            pauses: Vec::new(),
+            paused_until: 0,
+            logins_while_store_down: 0,
         };
         for (at, device, event) in operator {
             harness.schedule(at, Action::Operator { device, event });
@@ -313,25 +320,45 @@ impl<'a> Harness<'a> {
         self.finish()
     }
 
-    /// Enrol every device, drawing its jitter as the runner does.
+    /// Enrol every device; the fleet draws the jitter, as in the runner.
     fn enrol(&mut self) {
-        let (min, max) = self.policy.jitter_range_ms();
         for d in 0..self.ids.len() {
-            let jitter_ms = if max > min {
-                self.rng_daemon.random_range(min..=max)
-            } else {
-                min
-            };
-            let event = Event::Enrolled {
-                tenant: self.tenant.clone(),
-                host: format!("10.{}.{}.{}", (d >> 16) & 255, (d >> 8) & 255, d & 255),
-                port: 22,
-                jitter_ms,
-                policy: self.policy.clone(),
-            };
-            self.fleet
-                .submit(self.ids[d].clone(), self.tenant.clone(), event, None);
+            self.fleet.enroll(
+                self.ids[d].clone(),
+                self.tenant.clone(),
+                format!("10.{}.{}.{}", (d >> 16) & 255, (d >> 8) & 255, d & 255),
+                22,
+                self.policy.clone(),
+            );
         }
+    }
+
+    /// Whether `part` is down at the current virtual time.
+    fn down(&self, part: Part) -> bool {
+        self.scenario.outages.iter().any(|o| {
+            o.part == part
+                && (START_MS + o.start.0..START_MS + o.start.0 + o.length.0).contains(&self.now)
+        })
+    }
+
+    /// Keep what the fleet decided about pauses, for the report and the
+    /// check that no attempt starts while one holds.
+    fn take_news(&mut self) {
+        for news in self.fleet.take_news() {
+            self.fleet_news(news);
+        }
+    }
+
+    fn fleet_news(&mut self, news: PauseNews) {
+        let at = fmt_at(self.now - START_MS);
+        let line = match news {
+            PauseNews::Began(p) | PauseNews::Extended(p) => {
+                self.paused_until = self.paused_until.max(p.until.0);
+                format!("+{at} {} pause {} ms", p.reason.name(), p.length_ms)
+            }
+            PauseNews::Ended { reason, .. } => format!("+{at} {} ended", reason.name()),
+        };
+        self.pauses.push(line);
     }
 
     /// Step until virtual time `until` (at most the end): everything due
@@ -378,6 +405,13 @@ impl<'a> Harness<'a> {
     fn drain(&mut self) {
         let now = Timestamp(self.now);
         while let Some(pending) = self.fleet.next_input(now) {
+            if self.down(Part::EventLog) {
+                // The append is refused: nothing recorded, nothing decided.
+                self.fleet.abort(pending);
+                let news = self.fleet.log_unavailable(now);
+                self.fleet_news(news);
+                break;
+            }
             self.steps += 1;
             let env = &pending.envelope;
             let Some(idx) = self.index_of(&env.device) else {
@@ -392,6 +426,7 @@ impl<'a> Harness<'a> {
                 log.push(env.clone());
             }
             let effects = self.fleet.commit(pending);
+            self.take_news();
             for effect in effects {
                 self.act(idx, triggered, effect);
             }
@@ -564,6 +599,16 @@ impl<'a> Harness<'a> {
                         ),
                     );
                 }
+                if self.now < self.paused_until {
+                    self.violation(
+                        Some(idx),
+                        "attempt_during_pause",
+                        format!(
+                            "an attempt {} ms before the pause ends",
+                            self.paused_until - self.now
+                        ),
+                    );
+                }
                 if self.tracks[i].in_flight.is_some() {
                     self.violation(
                         Some(idx),
@@ -586,7 +631,7 @@ impl<'a> Harness<'a> {
                     );
                 }
                 let device = &self.devices[i];
-                let answer = device.answer(
+                let mut answer = device.answer(
                     idx,
                     &self.profiles[usize::from(device.profile)],
                     self.now,
@@ -596,6 +641,15 @@ impl<'a> Harness<'a> {
                 );
                 if answer.ssh {
                     self.ssh_attempts += 1;
+                    if self.down(Part::Snapshots)
+                        && matches!(answer.outcome, Outcome::Collected { .. })
+                    {
+                        self.logins_while_store_down += 1;
+                        answer.outcome = Outcome::Failed {
+                            kind: FailureKind::PublishFailed,
+                            message: "the snapshot store is down".into(),
+                        };
+                    }
                 }
                 self.tracks[i].hit = Some(answer.hit);
                 let epoch = self.epoch;
@@ -676,9 +730,12 @@ impl<'a> Harness<'a> {
             .map(|id| self.fleet.state(id).and_then(|s| s.deadline()))
             .collect();
         self.epoch += 1;
-        let mut fleet = Fleet::new(
+        // A new process: no pause carries over (they live in memory).
+        self.paused_until = 0;
+        let mut fleet = new_fleet(
             &format!("sim-{}", self.epoch),
-            self.policy.max_concurrent as usize,
+            &self.policy,
+            self.seed ^ u64::from(self.epoch),
         );
         let mut problems = Vec::new();
         for env in self.log.as_deref().unwrap_or_default() {
@@ -834,11 +891,33 @@ impl<'a> Harness<'a> {
             triggers_answered: answered,
             triggers_lost: lost,
             phases_at_end: phases.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            pauses: self.pauses,
+            logins_while_store_down: self.logins_while_store_down,
             violation_count: self.violation_count,
             violations: self.violations,
             event_log_sha256: hex::encode(self.hasher.finalize()),
         })
     }
+}
+
+/// The fleet as the runner builds it: its slots, the runner's default
+/// pauses, the jitter from the run's seed.
+fn new_fleet(node: &str, policy: &RetryPolicy, seed: u64) -> Fleet {
+    Fleet::new(node, policy.max_concurrent as usize)
+        .with_pauses(PauseSettings::default())
+        .with_jitter_seed(seed)
+}
+
+/// A virtual time since the start, as `1d02:03:04`.
+fn fmt_at(ms: u64) -> String {
+    let s = ms / 1000;
+    format!(
+        "{}d{:02}:{:02}:{:02}",
+        s / 86_400,
+        s / 3_600 % 24,
+        s / 60 % 60,
+        s % 60
+    )
 }
 
 /// The retry ladder, read independently of `RetryPolicy::backoff_delay_secs`

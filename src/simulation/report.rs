@@ -106,6 +106,12 @@ pub struct Measures {
     pub triggers_answered: u64,
     pub triggers_lost: u64,
     pub phases_at_end: BTreeMap<String, u64>,
+    /// Pauses the fleet decided (log or snapshot store down), in order:
+    /// `+<time> <reason> <length>` or `+<time> <reason> ended`.
+    pub pauses: Vec<String>,
+    /// Logins while the snapshot store was down: each one a probe after a
+    /// pause; no attempt starts while a pause holds (a violation if one did).
+    pub logins_while_store_down: u64,
     pub violation_count: u64,
     pub violations: Vec<Violation>,
     pub event_log_sha256: String,
@@ -154,6 +160,9 @@ pub struct Report {
     pub triggers_answered: u64,
     pub triggers_lost: u64,
     pub phases_at_end: BTreeMap<String, u64>,
+    /// The pause sequence (see [`Measures::pauses`]).
+    pub pauses: Vec<String>,
+    pub logins_while_store_down: u64,
     /// Must be 0.
     pub invariant_violations: u64,
     /// The first violations in full (all are counted).
@@ -225,6 +234,8 @@ impl Report {
             triggers_answered: m.triggers_answered,
             triggers_lost: m.triggers_lost,
             phases_at_end: m.phases_at_end,
+            pauses: m.pauses,
+            logins_while_store_down: m.logins_while_store_down,
             invariant_violations: m.violation_count,
             violations: m.violations,
             event_log_sha256: m.event_log_sha256,
@@ -310,6 +321,16 @@ impl Report {
         for (phase, n) in &self.phases_at_end {
             rows.push((format!("at end: {phase}"), Value::Int(*n)));
         }
+        if !self.pauses.is_empty() {
+            rows.push((
+                "pauses decided".into(),
+                Value::Int(self.pauses.len() as u64),
+            ));
+            rows.push((
+                "logins while the store was down (probes)".into(),
+                Value::Int(self.logins_while_store_down),
+            ));
+        }
         rows.push((
             "invariant violations".into(),
             Value::Int(self.invariant_violations),
@@ -339,10 +360,22 @@ impl Report {
             "  {:<width$}  {}",
             "event log sha256", self.event_log_sha256
         );
+        if !self.pauses.is_empty() {
+            let _ = writeln!(out, "pause sequence:");
+            for p in self.pauses.iter().take(PAUSES_SHOWN) {
+                let _ = writeln!(out, "  {p}");
+            }
+            if self.pauses.len() > PAUSES_SHOWN {
+                let _ = writeln!(out, "  … {} more", self.pauses.len() - PAUSES_SHOWN);
+            }
+        }
         push_violations(&mut out, self);
         out
     }
 }
+
+/// Pauses listed in the table (all are in the JSON report).
+const PAUSES_SHOWN: usize = 40;
 
 fn push_violations(out: &mut String, r: &Report) {
     if r.invariant_violations > 0 {

@@ -147,6 +147,9 @@ pub struct Scenario {
     /// Daemon restarts (the process dies and replays the log).
     #[serde(default)]
     pub restarts: Option<Restarts>,
+    /// Parts the whole fleet needs that go down for a while.
+    #[serde(default, rename = "outage")]
+    pub outages: Vec<PartOutage>,
     /// Manual triggers by operators.
     #[serde(default)]
     pub triggers: Option<Triggers>,
@@ -157,6 +160,24 @@ pub struct Scenario {
 
 fn default_seed() -> u64 {
     1
+}
+
+/// A part the whole fleet needs, down from `start` for `length`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartOutage {
+    pub part: Part,
+    pub start: SimDuration,
+    pub length: SimDuration,
+}
+
+/// Which part: the snapshot store (every publish fails: a full disk, an
+/// unreachable stream) or the event log (every append is refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    Snapshots,
+    EventLog,
 }
 
 /// Attempt durations, as percentiles (the simulator interpolates linearly
