@@ -150,6 +150,7 @@ impl AttemptExecutor for NeverCalled {
             Outcome::Failed {
                 kind: confkeep::domain::FailureKind::Other,
                 message: "unexpected attempt in the idle benchmark".into(),
+                learned: Default::default(),
             }
         })
     }
@@ -191,6 +192,7 @@ async fn idle_100k() -> (u64, f64, f64, f64) {
             host: format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255),
             port: 22,
             policy: policy.clone(),
+            credentials: String::new(),
         })
         .collect();
     let wakeups = runner.wakeups();

@@ -178,6 +178,7 @@ fn device_log(d: usize, per_device: usize, rng: &mut ChaCha8Rng, mix: &mut Mix) 
                             Outcome::Failed {
                                 kind,
                                 message: "connection timed out after 60 s".into(),
+                                learned: Default::default(),
                             }
                         }
                         940..995 => {
@@ -195,6 +196,7 @@ fn device_log(d: usize, per_device: usize, rng: &mut ChaCha8Rng, mix: &mut Mix) 
                             Outcome::Failed {
                                 kind: FailureKind::AuthFailed,
                                 message: "authentication failed".into(),
+                                learned: Default::default(),
                             }
                         }
                     };

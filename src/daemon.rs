@@ -95,6 +95,7 @@ pub fn desired(inventory: &Inventory, policy: &RetryPolicy) -> Vec<DesiredDevice
             host: d.host.clone(),
             port: d.port,
             policy: policy.clone(),
+            credentials: d.credentials_version(),
         })
         .collect()
 }
@@ -393,21 +394,13 @@ fn spawn_inventory_watcher(
                         tracing::warn!("{w}");
                     }
                     let devices = desired(&new, &policy);
-                    let mut rotated = Vec::new();
                     if let Ok(mut inv) = inventory.write() {
-                        rotated = credentials_changed(&inv, &new);
                         *inv = new;
                     }
                     tracing::info!(inventory = %path.display(), devices = devices.len(), "inventory reloaded");
+                    // The scheduler decides what changed, credentials
+                    // included (the operator's fix of a refused login).
                     runner.send(Command::Reconcile { devices });
-                    // A new user or password in the inventory is the
-                    // operator's fix of a refused login: recorded as
-                    // `CredentialsUpdated`, it unblocks an `AuthBlocked`
-                    // device (and is a recorded no-op for any other).
-                    for device in rotated {
-                        tracing::info!(device = %device, "credentials changed in the inventory");
-                        runner.send(Command::CredentialsUpdated { device });
-                    }
                     reloads.send_modify(|r| r.applied += 1);
                 }
                 Err(e) => {
@@ -420,22 +413,6 @@ fn spawn_inventory_watcher(
             }
         }
     });
-}
-
-/// Devices of both inventories whose user or password source changed.
-/// (A password file or variable whose content changed is not seen here:
-/// files are read at each attempt, and `confkeep credentials-updated`
-/// unblocks a device after such a change.)
-fn credentials_changed(old: &Inventory, new: &Inventory) -> Vec<crate::domain::DeviceId> {
-    new.devices
-        .values()
-        .filter(|n| {
-            old.devices
-                .get(&n.id)
-                .is_some_and(|o| o.user != n.user || o.password != n.password)
-        })
-        .map(|n| n.id.clone())
-        .collect()
 }
 
 /// What became of inventory edits while running.

@@ -153,30 +153,35 @@ async fn off_loopback_every_write_needs_the_token() {
         .await
         .unwrap();
     assert_eq!(code, 200, "{}", String::from_utf8_lossy(&answer));
-    let before = *daemon.recorded.borrow();
     let (code, _) = operator
         .call("POST", "/v1/devices/sim-0002/host-key/accept", Some(fp))
         .await
         .unwrap();
     assert_eq!(code, 202);
-    let recorded = daemon.recorded.wait_for(|n| *n > before);
+    // Accepted means queued: wait, on the daemon's fold of the log, until
+    // the acceptance is recorded.
+    let accepted = confkeep::domain::DeviceId::parse("sim-0002").unwrap();
+    let log = daemon.log.clone();
+    let mut folded = daemon.recorded.clone();
+    let recorded = async {
+        loop {
+            let events: Vec<Event> = log
+                .device_history(&accepted)
+                .map(|e| e.unwrap().event)
+                .collect()
+                .await;
+            if events
+                .iter()
+                .any(|e| matches!(e, Event::HostKeyAccepted { .. }))
+            {
+                return;
+            }
+            folded.changed().await.unwrap();
+        }
+    };
     tokio::time::timeout(Duration::from_secs(30), recorded)
         .await
-        .expect("the accepted key was never recorded")
-        .unwrap();
-    let accepted = confkeep::domain::DeviceId::parse("sim-0002").unwrap();
-    let events: Vec<Event> = daemon
-        .log
-        .device_history(&accepted)
-        .map(|e| e.unwrap().event)
-        .collect()
-        .await;
-    assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, Event::HostKeyAccepted { .. })),
-        "{events:?}"
-    );
+        .expect("the accepted key was never recorded");
     daemon.shutdown().await.unwrap();
 }
 

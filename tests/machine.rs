@@ -92,6 +92,7 @@ fn failed(kind: FailureKind) -> Outcome {
     Outcome::Failed {
         kind,
         message: "it went wrong".into(),
+        learned: Default::default(),
     }
 }
 
@@ -502,7 +503,8 @@ fn while_host_key_blocked_nothing_collects_and_reset_leaves_trusting_the_next_ke
     assert_eq!(
         t.effects,
         vec![Effect::TrustHostKey {
-            fingerprint: KEY_B.into()
+            fingerprint: KEY_B.into(),
+            actor: confkeep::domain::TrustActor::FirstUse,
         }]
     );
     assert_eq!(t.state.trusted_host_key.as_deref(), Some(KEY_B));
@@ -522,7 +524,8 @@ fn host_key_accepted_leaves_the_block_trusting_that_key() {
     assert_eq!(
         t.effects,
         vec![Effect::TrustHostKey {
-            fingerprint: KEY_B.into()
+            fingerprint: KEY_B.into(),
+            actor: confkeep::domain::TrustActor::Operator,
         }]
     );
     assert_eq!(
@@ -549,7 +552,8 @@ fn the_first_collection_trusts_the_presented_key_and_writes_it_back() {
     assert_eq!(
         t.effects,
         vec![Effect::TrustHostKey {
-            fingerprint: KEY_A.into()
+            fingerprint: KEY_A.into(),
+            actor: confkeep::domain::TrustActor::FirstUse,
         }]
     );
     assert_eq!(t.state.trusted_host_key.as_deref(), Some(KEY_A));

@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use confkeep::api::StatusResponse;
 use confkeep::daemon::{self, Daemon};
-use confkeep::domain::{
-    DeviceId, Envelope, Event, Outcome, PhaseKind, RequestId, RetryPolicy, TriggerReply,
-};
+use confkeep::domain::{DeviceId, Envelope, Event, Outcome, PhaseKind, RequestId, TriggerReply};
 use confkeep::effects::config::{DaemonConfig, NatsConfig, SshConfig};
 use confkeep::effects::runner::SystemClock;
 use confkeep::store::EventLog;
@@ -70,14 +68,12 @@ async fn until_status(
         .expect("/v1/status did not show it in time")
 }
 
-/// Append a policy change for `device` from `second`, as another writer.
-async fn foreign_policy_change(second: &dyn EventLog, device: &DeviceId) -> u64 {
+/// Append an operator's `CredentialsUpdated` for `device` from `second`,
+/// as another writer (for an idle device, a recorded no-op: the restart's
+/// reconcile finds nothing to change).
+async fn foreign_command(second: &dyn EventLog, device: &DeviceId) -> u64 {
     let last = history(second, device).await.pop().expect("an event");
-    let policy = RetryPolicy {
-        interval_secs: 7_200,
-        ..RetryPolicy::default()
-    };
-    let env = common::next_from(&last, "operator", Event::PolicyChanged { policy });
+    let env = common::next_from(&last, "operator", Event::CredentialsUpdated);
     second
         .append(device, env.seq - 1, vec![env.clone()])
         .await
@@ -109,11 +105,11 @@ async fn follows_the_log(config: DaemonConfig) {
     };
     let device =
         DeviceId::parse(&daemon.status.lock().unwrap().rows().next().unwrap().device).unwrap();
-    let seq = foreign_policy_change(second.as_ref(), &device).await;
+    let seq = foreign_command(second.as_ref(), &device).await;
     let shown = until_status(&mut daemon, Duration::from_secs(1), |s| {
         s.devices
             .iter()
-            .any(|r| r.device == device.as_str() && r.seq == seq && r.interval_secs == 7_200)
+            .any(|r| r.device == device.as_str() && r.seq == seq)
     })
     .await;
     assert_eq!(shown.summary.devices, 3);
@@ -136,13 +132,16 @@ async fn follows_the_log(config: DaemonConfig) {
         "decided on top of the other writer's event: {report:?}"
     );
 
-    // After a restart the counts are the history's.
+    // After a restart the counts are the history's (compared once the
+    // daemon stopped: its projector has folded the log to its end).
     let daemon = daemon::start(config, Arc::new(SystemClock)).await.unwrap();
+    let (log, status) = (daemon.log.clone(), daemon.status.clone());
+    daemon.shutdown().await.unwrap();
     let mut collected = 0;
     let mut finished = 0;
-    let board = daemon.status.lock().unwrap().clone();
+    let board = status.lock().unwrap().clone();
     for row in board.rows() {
-        let events = history(daemon.log.as_ref(), &DeviceId::parse(&row.device).unwrap()).await;
+        let events = history(log.as_ref(), &DeviceId::parse(&row.device).unwrap()).await;
         assert_eq!(row.events, events.len() as u64, "{}", row.device);
         for e in &events {
             if let Event::AttemptFinished { outcome, .. } = &e.event {
@@ -154,7 +153,7 @@ async fn follows_the_log(config: DaemonConfig) {
     let (ok, failed, skipped) = board.backups();
     assert_eq!((ok, ok + failed + skipped), (collected, finished));
     assert_eq!(collected, 4, "three scheduled backups and the trigger");
-    daemon.shutdown().await.unwrap();
+    drop(log);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,7 +226,7 @@ async fn an_undecodable_record_marks_its_device_and_stops_nothing() {
     // The rest goes on: another writer's event for a healthy device shows.
     let second = second_handle(&nats).await;
     let good_id = DeviceId::parse(&good.device).unwrap();
-    let seq = foreign_policy_change(second.as_ref(), &good_id).await;
+    let seq = foreign_command(second.as_ref(), &good_id).await;
     let s = until_status(&mut daemon, Duration::from_secs(5), |s| {
         s.devices
             .iter()

@@ -106,6 +106,7 @@ impl AttemptExecutor for Scripted {
                 Outcome::Failed {
                     kind: FailureKind::PublishFailed,
                     message: "snapshots/t/d: No space left on device (os error 28)".into(),
+                    learned: Default::default(),
                 }
             } else {
                 Outcome::Collected {
@@ -236,6 +237,7 @@ fn enrol(rig: &Rig, n: usize) {
             host: format!("192.0.2.{}", i + 1),
             port: 22,
             policy: policy(),
+            credentials: String::new(),
         })
         .collect();
     rig.handle.send(Command::Reconcile { devices });

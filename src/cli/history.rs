@@ -44,7 +44,7 @@ pub fn describe(env: &Envelope) -> String {
                 routeros_version.as_deref().unwrap_or("?")
             ),
             Outcome::Skipped { reason } => format!("attempt {attempt} skipped: {reason:?}"),
-            Outcome::Failed { kind, message } => {
+            Outcome::Failed { kind, message, .. } => {
                 format!("attempt {attempt} failed: {}: {message}", kind.name())
             }
         },

@@ -31,9 +31,32 @@ pub enum Effect {
         reply: TriggerReply,
     },
     /// Write the newly trusted host key back to the inventory.
-    TrustHostKey { fingerprint: String },
+    TrustHostKey {
+        fingerprint: String,
+        /// Who decided to trust it.
+        actor: TrustActor,
+    },
     /// Remove the trusted host key from the inventory (trust the next one).
     ForgetHostKey,
+}
+
+/// Who trusted a host key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrustActor {
+    /// The first backup saw it and nothing was trusted yet (TOFU).
+    FirstUse,
+    /// An operator accepted it (`HostKeyAccepted`).
+    Operator,
+}
+
+impl TrustActor {
+    pub fn name(self) -> &'static str {
+        match self {
+            TrustActor::FirstUse => "first_use",
+            TrustActor::Operator => "operator",
+        }
+    }
 }
 
 /// The answer to a manual trigger. Every trigger gets exactly one.

@@ -20,7 +20,7 @@ use super::time::Timestamp;
 
 /// Schema version written by this build. [`Envelope::decode`] accepts this
 /// version and every older one it knows how to upcast.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Identifier of a device, as it appears in the inventory and in subjects.
 ///
@@ -244,7 +244,72 @@ pub enum Outcome {
     /// The attempt did not try (offline, lock held).
     Skipped { reason: SkipReason },
     /// The attempt failed; `message` never holds a secret or config text.
-    Failed { kind: FailureKind, message: String },
+    Failed {
+        kind: FailureKind,
+        message: String,
+        /// What the attempt learned on the way (schema 2; empty in older
+        /// events and when it learned nothing).
+        #[serde(default, skip_serializing_if = "Learned::is_empty")]
+        learned: Learned,
+    },
+}
+
+/// What a failed attempt learned before it failed: recorded so that the
+/// next attempt and the audit trail know it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Learned {
+    /// The RouterOS major version (6 when RouterOS 6 refused `show-sensitive`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routeros_major: Option<u32>,
+    /// The host key the device presented, when key exchange got that far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<String>,
+    /// The stage that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<AttemptStage>,
+}
+
+impl Learned {
+    pub fn is_empty(&self) -> bool {
+        *self == Learned::default()
+    }
+}
+
+/// How far an attempt got. Ordered: a later stage means more was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptStage {
+    /// Resolving the name and opening the TCP connection.
+    Connect,
+    /// SSH identification, key exchange, the host-key check (no password
+    /// sent yet).
+    KeyExchange,
+    /// Password or key authentication.
+    Auth,
+    /// Opening the session channel and starting the export.
+    Exec,
+    /// Reading the export.
+    Read,
+    /// Checking the output is a complete export.
+    Validate,
+    /// Publishing the snapshot.
+    Publish,
+}
+
+impl AttemptStage {
+    /// The stage in the operator's words, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            AttemptStage::Connect => "connecting",
+            AttemptStage::KeyExchange => "key exchange",
+            AttemptStage::Auth => "authentication",
+            AttemptStage::Exec => "starting the export",
+            AttemptStage::Read => "reading the export",
+            AttemptStage::Validate => "checking the export",
+            AttemptStage::Publish => "publishing the snapshot",
+        }
+    }
 }
 
 /// A persisted input of a device's machine.
@@ -409,6 +474,10 @@ impl Envelope {
     }
 
     /// Read an envelope from JSON, upcasting older schema versions.
+    ///
+    /// Schema 1 (before 2026-12) had no `learned` in a failed outcome: it
+    /// reads as "learned nothing", which is what it knew. `schema` stays as
+    /// written, so the audit trail says which release recorded it.
     ///
     /// The fast path is one typed parse; only when it fails (or the schema is
     /// newer) do we look closer, to say exactly what was wrong.

@@ -71,6 +71,28 @@ enum Origin {
     Submitted,
 }
 
+/// A device as the inventory wants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredDevice {
+    pub device: DeviceId,
+    pub tenant: TenantId,
+    pub host: String,
+    pub port: u16,
+    pub policy: RetryPolicy,
+    /// Which credentials the inventory names (an opaque digest, never the
+    /// credentials): a change is the operator's fix of a refused login.
+    pub credentials: String,
+}
+
+/// What a reconcile queued.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// New devices, and devices whose address, tenant or policy changed.
+    pub enrolled: usize,
+    pub retired: usize,
+    pub credentials_updated: usize,
+}
+
 /// A log that does not fold: the same device's sequence jumped or repeated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("device {device}: expected sequence {expected}, found {found}")]
@@ -120,6 +142,9 @@ pub struct Fleet {
     jitter: Jitter,
     /// Trigger requests between their command and their reply.
     open_requests: BTreeSet<RequestId>,
+    shared: super::machine::Shared,
+    /// The credentials version of each device at the last reconcile.
+    credentials: HashMap<DeviceId, String>,
 }
 
 impl Fleet {
@@ -140,6 +165,8 @@ impl Fleet {
             news: Vec::new(),
             jitter: Jitter::seeded(0),
             open_requests: BTreeSet::new(),
+            shared: super::machine::Shared::default(),
+            credentials: HashMap::new(),
         }
     }
 
@@ -213,8 +240,13 @@ impl Fleet {
             });
         }
         let transition = step(&entry.state, env);
-        entry.state = transition.state.clone();
-        if !matches!(entry.state.phase, Phase::Running { .. }) {
+        let mut state = transition.state.clone();
+        state.share(&mut self.shared);
+        let running = matches!(state.phase, Phase::Running { .. });
+        if let Some(entry) = self.devices.get_mut(&env.device) {
+            entry.state = state;
+        }
+        if !running {
             let settled: Vec<_> = self
                 .in_flight
                 .range((env.device.clone(), 0)..=(env.device.clone(), AttemptId::MAX))
@@ -336,6 +368,51 @@ impl Fleet {
             policy,
         };
         self.submit(device, tenant, event, None);
+    }
+
+    /// The inventory as it should be: enrol what is new or changed (tenant,
+    /// address, policy), retire what is gone, and record
+    /// `CredentialsUpdated` for a device whose credentials changed since the
+    /// last reconcile (it unblocks an `AuthBlocked` device; a recorded no-op
+    /// for any other). Devices already as desired are left alone: no
+    /// re-jitter, no schedule change.
+    pub fn reconcile(&mut self, desired: Vec<DesiredDevice>) -> Reconciled {
+        let mut done = Reconciled::default();
+        let wanted: BTreeSet<DeviceId> = desired.iter().map(|d| d.device.clone()).collect();
+        for d in desired {
+            let state = self.state(&d.device);
+            let up_to_date = state.is_some_and(|s| {
+                s.is_active()
+                    && s.tenant == d.tenant
+                    && *s.host == *d.host
+                    && s.port == d.port
+                    && *s.policy == d.policy
+            });
+            let active = state.is_some_and(|s| s.is_active());
+            let before = self
+                .credentials
+                .insert(d.device.clone(), d.credentials.clone());
+            if !up_to_date {
+                done.enrolled += 1;
+                self.enroll(d.device.clone(), d.tenant, d.host, d.port, d.policy);
+            }
+            if active && before.is_some_and(|b| b != d.credentials) {
+                done.credentials_updated += 1;
+                self.submit_known(d.device, Event::CredentialsUpdated);
+            }
+        }
+        let gone: Vec<DeviceId> = self
+            .states()
+            .into_iter()
+            .filter(|s| s.is_active() && !wanted.contains(&s.device))
+            .map(|s| s.device.clone())
+            .collect();
+        for device in gone {
+            self.credentials.remove(&device);
+            done.retired += 1;
+            self.submit_known(device, Event::Retired);
+        }
+        done
     }
 
     /// A manual backup of `device` under `request`, or the answer at once:
@@ -582,6 +659,7 @@ impl Fleet {
         entry.busy = false;
         let before = entry.state.phase.running_attempt();
         entry.state = transition.state;
+        entry.state.share(&mut self.shared);
         let now_running = entry.state.phase.running_attempt();
         if let Some(a) = before
             && now_running != Some(a)
@@ -624,152 +702,5 @@ impl Fleet {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::event::{FailureKind, Outcome};
-    use crate::domain::policy::RetryPolicy;
-
-    fn id(s: &str) -> DeviceId {
-        DeviceId::parse(s).unwrap()
-    }
-    fn tenant() -> TenantId {
-        TenantId::parse("t").unwrap()
-    }
-    fn enrol(fleet: &mut Fleet, device: &str, jitter_ms: u64) {
-        fleet.submit(
-            id(device),
-            tenant(),
-            Event::Enrolled {
-                tenant: tenant(),
-                host: "192.0.2.1".into(),
-                port: 22,
-                jitter_ms,
-                policy: RetryPolicy::default(),
-            },
-            None,
-        );
-    }
-    /// Record everything ready at `now` (as a driver with a perfect log would).
-    fn drain(fleet: &mut Fleet, now: u64, log: &mut Vec<Envelope>) -> Vec<Effect> {
-        let mut effects = Vec::new();
-        while let Some(p) = fleet.next_input(Timestamp(now)) {
-            log.push(p.envelope.clone());
-            effects.extend(fleet.commit(p));
-        }
-        effects
-    }
-    fn collects(effects: &[Effect]) -> usize {
-        effects
-            .iter()
-            .filter(|e| matches!(e, Effect::Collect { .. }))
-            .count()
-    }
-
-    #[test]
-    fn due_attempts_wait_for_a_slot_in_due_order() {
-        let mut fleet = Fleet::new("n1", 2);
-        let mut log = Vec::new();
-        enrol(&mut fleet, "a", 1_000);
-        enrol(&mut fleet, "b", 2_000);
-        enrol(&mut fleet, "c", 3_000);
-        assert_eq!(collects(&drain(&mut fleet, 0, &mut log)), 0);
-        assert_eq!(fleet.poll_timeout(), Some(Timestamp(1_000)));
-        let effects = drain(&mut fleet, 5_000, &mut log);
-        assert_eq!(collects(&effects), 2, "only two slots");
-        assert_eq!(fleet.running(), 2);
-        assert_eq!(
-            fleet.state(&id("c")).unwrap().phase.kind(),
-            crate::domain::PhaseKind::Jitter
-        );
-        // a's attempt finishes: c gets the slot.
-        fleet.submit(
-            id("a"),
-            tenant(),
-            Event::AttemptFinished {
-                attempt: 1,
-                outcome: Outcome::Failed {
-                    kind: FailureKind::Timeout,
-                    message: "timed out".into(),
-                },
-            },
-            None,
-        );
-        let effects = drain(&mut fleet, 6_000, &mut log);
-        assert_eq!(collects(&effects), 1);
-        assert_eq!(fleet.running(), 2);
-        assert_eq!(
-            fleet.state(&id("c")).unwrap().phase.kind(),
-            crate::domain::PhaseKind::Running
-        );
-        // Sequences per device have no gaps.
-        for d in ["a", "b", "c"] {
-            let seqs: Vec<u64> = log
-                .iter()
-                .filter(|e| e.device.as_str() == d)
-                .map(|e| e.seq)
-                .collect();
-            assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
-        }
-    }
-
-    #[test]
-    fn a_restart_leaves_running_attempts_to_their_deadline() {
-        let mut fleet = Fleet::new("n1", 1);
-        let mut log = Vec::new();
-        enrol(&mut fleet, "a", 0);
-        let effects = drain(&mut fleet, 0, &mut log);
-        assert_eq!(collects(&effects), 1, "a jitter of 0 is due at once");
-        // The process dies; a new one replays the log.
-        let mut fleet = Fleet::new("n2", 1);
-        for env in &log {
-            fleet.replay(env).unwrap();
-        }
-        assert_eq!(fleet.running(), 0, "nobody runs the old attempt");
-        let deadline = fleet.poll_timeout().unwrap();
-        assert!(fleet.next_input(Timestamp(deadline.0 - 1)).is_none());
-        let p = fleet.next_input(deadline).unwrap();
-        assert!(matches!(
-            p.envelope.event,
-            Event::TimerFired {
-                timer: TimerKind::AttemptDeadline,
-                ..
-            }
-        ));
-        let effects = fleet.commit(p);
-        assert!(effects.is_empty());
-        let state = fleet.state(&id("a")).unwrap();
-        assert_eq!(state.phase.kind(), crate::domain::PhaseKind::Backoff);
-        assert_eq!(
-            state.last_failure.as_ref().unwrap().kind,
-            FailureKind::Abandoned
-        );
-    }
-
-    #[test]
-    fn an_aborted_command_is_offered_again() {
-        let mut fleet = Fleet::new("n1", 1);
-        enrol(&mut fleet, "a", 10);
-        let p = fleet.next_input(Timestamp(0)).unwrap();
-        fleet.abort(p);
-        let p = fleet.next_input(Timestamp(0)).unwrap();
-        assert!(matches!(p.envelope.event, Event::Enrolled { .. }));
-        assert_eq!(p.envelope.seq, 1);
-        let _ = fleet.commit(p);
-        assert_eq!(fleet.poll_timeout(), Some(Timestamp(10)));
-    }
-
-    #[test]
-    fn replay_refuses_a_gap() {
-        let mut fleet = Fleet::new("n1", 1);
-        let mut log = Vec::new();
-        enrol(&mut fleet, "a", 10);
-        drain(&mut fleet, 0, &mut log);
-        let mut env = log[0].clone();
-        env.seq = 3;
-        let mut other = Fleet::new("n2", 1);
-        other.replay(&log[0]).unwrap();
-        let err = other.replay(&env).unwrap_err();
-        assert_eq!(err.expected, 2);
-        assert_eq!(err.found, 3);
-    }
-}
+#[path = "fleet_tests.rs"]
+mod tests;

@@ -22,11 +22,13 @@ pub mod policy;
 pub mod schedule;
 pub mod time;
 
-pub use effect::{Effect, TriggerReply};
+pub use effect::{Effect, TriggerReply, TrustActor};
 pub use event::{
-    After, AttemptId, DecodeError, DeviceId, Envelope, Event, FailureKind, Outcome, PhaseKind,
-    RequestId, SCHEMA_VERSION, SkipReason, TenantId, TimerKind,
+    After, AttemptId, AttemptStage, DecodeError, DeviceId, Envelope, Event, FailureKind, Learned,
+    Outcome, PhaseKind, RequestId, SCHEMA_VERSION, SkipReason, TenantId, TimerKind,
 };
-pub use machine::{DeviceState, Disposition, IgnoreReason, LastFailure, Phase, Transition, step};
+pub use machine::{
+    DeviceState, Disposition, IgnoreReason, LastFailure, Phase, Shared, Transition, step,
+};
 pub use policy::{PolicyError, RetryPolicy};
 pub use time::Timestamp;

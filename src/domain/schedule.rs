@@ -263,6 +263,7 @@ mod tests {
         Outcome::Failed {
             kind: FailureKind::PublishFailed,
             message: "disk full".into(),
+            learned: Default::default(),
         }
     }
 

@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use crate::domain::{FailureKind, Outcome, SkipReason};
+use crate::domain::machine::major_version;
+use crate::domain::{AttemptStage, FailureKind, Learned, Outcome, SkipReason};
 use crate::effects::gate::{Gate, GateDecision};
 use crate::effects::inventory::Inventory;
 use crate::effects::runner::{AttemptExecutor, AttemptJob, Clock};
 use crate::effects::snapshot::{Snapshot, SnapshotSink};
-use crate::effects::ssh::{CollectRequest, Collector};
+use crate::effects::ssh::{CollectFailure, CollectRequest, Collector};
 
 /// SSH settings for every attempt.
 #[derive(Debug, Clone)]
@@ -54,9 +55,23 @@ impl SshAttempts {
 }
 
 fn failed(kind: FailureKind, message: impl Into<String>) -> Outcome {
+    learned_then_failed(kind, message, Learned::default())
+}
+
+fn learned_then_failed(kind: FailureKind, message: impl Into<String>, learned: Learned) -> Outcome {
     Outcome::Failed {
         kind,
         message: message.into(),
+        learned,
+    }
+}
+
+/// What the collector learned before it failed, for the outcome.
+fn learned(failure: &CollectFailure) -> Learned {
+    Learned {
+        routeros_major: failure.routeros_major,
+        host_key: failure.host_key.clone(),
+        stage: Some(failure.stage),
     }
 }
 
@@ -113,7 +128,10 @@ impl AttemptExecutor for SshAttempts {
             request.legacy = settings.legacy_algorithms || device.legacy_algorithms;
             let result = collector.collect(&request).await;
             let outcome = match result {
-                Err(failure) => failed(failure.kind, failure.message),
+                Err(failure) => {
+                    let learned = learned(&failure);
+                    learned_then_failed(failure.kind, failure.message, learned)
+                }
                 Ok(collected) => {
                     let snapshot = Snapshot {
                         tenant: &job.tenant,
@@ -132,7 +150,15 @@ impl AttemptExecutor for SshAttempts {
                             duration_ms: clock.now().millis_since(started),
                             routeros_version: Some(collected.routeros_version.clone()),
                         },
-                        Err(e) => failed(FailureKind::PublishFailed, e.to_string()),
+                        Err(e) => learned_then_failed(
+                            FailureKind::PublishFailed,
+                            e.to_string(),
+                            Learned {
+                                routeros_major: major_version(&collected.routeros_version),
+                                host_key: Some(collected.host_key.clone()),
+                                stage: Some(AttemptStage::Publish),
+                            },
+                        ),
                     }
                 }
             };

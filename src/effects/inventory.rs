@@ -92,6 +92,27 @@ pub struct InventoryDevice {
     pub password_line: usize,
 }
 
+impl InventoryDevice {
+    /// Which credentials the inventory names for the device: a digest of the
+    /// user and the password's source, so the scheduler can tell that an
+    /// operator changed them (its fix of a refused login) without ever
+    /// holding them. Not a secret, never recorded.
+    pub fn credentials_version(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.user.as_bytes());
+        h.update([0]);
+        match &self.password {
+            PasswordSource::Inline(p) => h.update([b"inline:", p.as_bytes()].concat()),
+            PasswordSource::File(f) => {
+                h.update([b"file:", f.as_os_str().as_encoded_bytes()].concat())
+            }
+            PasswordSource::Env(v) => h.update([b"env:", v.as_bytes()].concat()),
+        }
+        hex::encode(&h.finalize()[..8])
+    }
+}
+
 /// The whole inventory, by device id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inventory {

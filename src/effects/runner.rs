@@ -43,7 +43,7 @@ use rand_chacha::ChaCha20Rng;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
-use crate::domain::fleet::{Fleet, Pending};
+use crate::domain::fleet::{Fleet, Pending, Reconciled};
 use crate::domain::health::{Health, Outage};
 use crate::domain::schedule::{PauseNews, PauseReason, PauseSettings};
 use crate::domain::{
@@ -141,15 +141,7 @@ pub enum Command {
     },
 }
 
-/// A device as the inventory wants it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DesiredDevice {
-    pub device: DeviceId,
-    pub tenant: TenantId,
-    pub host: String,
-    pub port: u16,
-    pub policy: RetryPolicy,
-}
+pub use crate::domain::fleet::DesiredDevice;
 
 /// How the runner behaves.
 #[derive(Debug, Clone)]
@@ -447,40 +439,14 @@ impl Runner {
     }
 
     fn reconcile(&mut self, devices: Vec<DesiredDevice>) {
-        let wanted: std::collections::BTreeSet<DeviceId> =
-            devices.iter().map(|d| d.device.clone()).collect();
-        let mut enrolled = 0;
-        for d in devices {
-            let up_to_date = self.fleet.state(&d.device).is_some_and(|s| {
-                s.is_active()
-                    && s.tenant == d.tenant
-                    && *s.host == *d.host
-                    && s.port == d.port
-                    && *s.policy == d.policy
-            });
-            if !up_to_date {
-                enrolled += 1;
-                self.accept(Command::Enroll {
-                    device: d.device,
-                    tenant: d.tenant,
-                    host: d.host,
-                    port: d.port,
-                    policy: d.policy,
-                });
-            }
-        }
-        let gone: Vec<DeviceId> = self
-            .fleet
-            .states()
-            .into_iter()
-            .filter(|s| s.is_active() && !wanted.contains(&s.device))
-            .map(|s| s.device.clone())
-            .collect();
-        if enrolled > 0 || !gone.is_empty() {
-            tracing::info!(enrolled, retired = gone.len(), "inventory reconciled");
-        }
-        for device in gone {
-            self.submit_known(device, Event::Retired);
+        let done = self.fleet.reconcile(devices);
+        if done != Reconciled::default() {
+            tracing::info!(
+                enrolled = done.enrolled,
+                retired = done.retired,
+                credentials_updated = done.credentials_updated,
+                "inventory reconciled"
+            );
         }
     }
 
@@ -539,8 +505,8 @@ impl Runner {
                         let _ = tx.send(reply);
                     }
                 }
-                Effect::TrustHostKey { fingerprint } => {
-                    tracing::info!(device = %env.device, fingerprint = %fingerprint, "host key trusted");
+                Effect::TrustHostKey { fingerprint, actor } => {
+                    tracing::info!(device = %env.device, fingerprint = %fingerprint, by = actor.name(), "host key trusted");
                     self.executor
                         .host_key_trusted(&env.device, Some(&fingerprint));
                 }

@@ -17,7 +17,9 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::health::Health;
-use crate::domain::{DeviceId, DeviceState, Envelope, Event, Outcome, PhaseKind, Timestamp, step};
+use crate::domain::{
+    DeviceId, DeviceState, Envelope, Event, Outcome, PhaseKind, Shared, Timestamp, step,
+};
 use crate::store::GlobalSeq;
 
 /// What an operator sees for one device.
@@ -131,6 +133,7 @@ pub struct StatusBoard {
     problems: VecDeque<LogProblem>,
     problems_total: u64,
     health: Health,
+    shared: Shared,
 }
 
 fn index(p: PhaseKind) -> usize {
@@ -185,6 +188,7 @@ impl StatusBoard {
         let transition = step(&folded.state, env);
         let reenrolled = matches!(env.event, Event::Enrolled { .. }) && !folded.state.is_active();
         folded.state = transition.state;
+        folded.state.share(&mut self.shared);
         folded.events += 1;
         if reenrolled {
             folded.enrolled_at = Some(env.at);

@@ -648,6 +648,7 @@ impl<'a> Harness<'a> {
                         answer.outcome = Outcome::Failed {
                             kind: FailureKind::PublishFailed,
                             message: "the snapshot store is down".into(),
+                            learned: Default::default(),
                         };
                     }
                 }

@@ -195,6 +195,7 @@ impl Device {
                         presented: presented.clone(),
                     },
                     message: format!("host key {presented} is not the trusted one"),
+                    learned: Default::default(),
                 },
                 duration_ms: drawn.min(timeout_ms).min(800),
                 ssh: true,
@@ -206,6 +207,7 @@ impl Device {
                 outcome: Outcome::Failed {
                     kind: FailureKind::AuthFailed,
                     message: "authentication refused".into(),
+                    learned: Default::default(),
                 },
                 duration_ms: drawn.min(timeout_ms).min(1_200),
                 ssh: true,
@@ -218,6 +220,7 @@ impl Device {
                 Outcome::Failed {
                     kind: kind.clone(),
                     message: format!("simulated {}", kind.name()),
+                    learned: Default::default(),
                 },
                 drawn.min(timeout_ms),
             ),
@@ -250,6 +253,7 @@ fn timed_out(timeout_ms: u64) -> Outcome {
     Outcome::Failed {
         kind: FailureKind::Timeout,
         message: format!("no complete export within {} s", timeout_ms / 1000),
+        learned: Default::default(),
     }
 }
 

@@ -15,8 +15,8 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor, value::MapAccessDeserializer};
 
 use crate::domain::{
-    After, AttemptId, DecodeError, DeviceId, Envelope, Event, FailureKind, Outcome, RetryPolicy,
-    SCHEMA_VERSION, SkipReason, TenantId, TimerKind, Timestamp,
+    After, AttemptId, DecodeError, DeviceId, Envelope, Event, FailureKind, Learned, Outcome,
+    RetryPolicy, SCHEMA_VERSION, SkipReason, TenantId, TimerKind, Timestamp,
 };
 
 /// The bytes an envelope is stored as: exactly those of [`Envelope::encode`]
@@ -40,7 +40,8 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
         return Envelope::decode(bytes);
     };
     match serde_json::from_str::<Wire>(text) {
-        Ok(wire) if wire.schema == SCHEMA_VERSION => Ok(Envelope {
+        // Schema 1 is schema 2 without `learned`: the same fast path.
+        Ok(wire) if (1..=SCHEMA_VERSION).contains(&wire.schema) => Ok(Envelope {
             schema: wire.schema,
             device: wire.device,
             tenant: wire.tenant,
@@ -175,6 +176,8 @@ struct SkippedFields {
 struct FailedFields {
     kind: FailureKind,
     message: String,
+    #[serde(default)]
+    learned: Learned,
 }
 
 struct FastOutcome(Outcome);
@@ -279,6 +282,7 @@ impl<'de> Deserialize<'de> for FastOutcome {
                         Outcome::Failed {
                             kind: f.kind,
                             message: f.message,
+                            learned: f.learned,
                         }
                     }
                 }))
@@ -363,10 +367,21 @@ mod tests {
                     presented: "SHA256:new".into(),
                 },
                 message: "host key changed".into(),
+                learned: Default::default(),
             },
             Outcome::Failed {
                 kind: FailureKind::Timeout,
                 message: "no answer".into(),
+                learned: Default::default(),
+            },
+            Outcome::Failed {
+                kind: FailureKind::Timeout,
+                message: "no answer after the banner".into(),
+                learned: crate::domain::Learned {
+                    routeros_major: Some(6),
+                    host_key: Some("SHA256:abc".into()),
+                    stage: Some(crate::domain::AttemptStage::Read),
+                },
             },
         ];
         for outcome in outcomes {
@@ -401,7 +416,7 @@ mod tests {
             due: Timestamp(9),
         });
         // Tag not first: still decodes (slow path), same result.
-        let reordered = br#"{"schema":1,"device":"r1","tenant":"acme","seq":7,"at":1700000000000,"node":"backup-1","correlation":"attempt-3","event":{"due":9,"timer":"jitter","type":"timer_fired"},"after":{"phase":"backoff","deadline":["backoff",1700000300000]}}"#;
+        let reordered = br#"{"schema":2,"device":"r1","tenant":"acme","seq":7,"at":1700000000000,"node":"backup-1","correlation":"attempt-3","event":{"due":9,"timer":"jitter","type":"timer_fired"},"after":{"phase":"backoff","deadline":["backoff",1700000300000]}}"#;
         assert_eq!(decode(reordered).unwrap(), env);
         // Errors are the domain's own.
         for bad in [
@@ -411,5 +426,28 @@ mod tests {
         ] {
             assert_eq!(decode(bad).unwrap_err(), Envelope::decode(bad).unwrap_err());
         }
+    }
+
+    #[test]
+    fn a_schema_1_failure_reads_as_having_learned_nothing() {
+        let line = br#"{"schema":1,"device":"r1","tenant":"acme","seq":4,"at":1700000000000,"node":"n","event":{"type":"attempt_finished","attempt":2,"outcome":{"status":"failed","kind":"timeout","message":"no answer"}}}"#;
+        let fast = decode(line).unwrap();
+        assert_eq!(fast, Envelope::decode(line).unwrap());
+        assert_eq!(fast.schema, 1, "the schema it was written with stays");
+        match &fast.event {
+            Event::AttemptFinished {
+                outcome: Outcome::Failed { learned, .. },
+                ..
+            } => assert!(learned.is_empty()),
+            other => panic!("{other:?}"),
+        }
+        // Written today, an empty `learned` is not written at all: a
+        // failure reads the same in both schemas.
+        let today = Envelope {
+            schema: SCHEMA_VERSION,
+            ..fast
+        };
+        let text = String::from_utf8(encode(&today).unwrap()).unwrap();
+        assert!(!text.contains("learned"), "{text}");
     }
 }

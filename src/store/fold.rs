@@ -167,6 +167,7 @@ pub fn sample_history(
                     Outcome::Failed {
                         kind: FailureKind::Timeout,
                         message: "no answer within 60 s".into(),
+                        learned: Default::default(),
                     }
                 } else {
                     Outcome::Collected {

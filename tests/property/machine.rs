@@ -129,7 +129,7 @@ proptest! {
             let event = if *by_deadline {
                 run.event_for(&Action::FireDeadline).unwrap()
             } else {
-                run.event_for(&Action::Finish(Outcome::Failed { kind: kind.clone(), message: String::new() })).unwrap()
+                run.event_for(&Action::Finish(Outcome::Failed { kind: kind.clone(), message: String::new(), learned: Default::default()  })).unwrap()
             };
             let t = run.record(event, &mut ok)?;
             let rung = policy.backoff_secs[n.min(policy.backoff_secs.len()) - 1];
@@ -227,7 +227,7 @@ proptest! {
             if running_attempt(state) == Some(attempt) {
                 continue;
             }
-            let outcome = Outcome::Failed { kind: FailureKind::AuthFailed, message: String::new() };
+            let outcome = Outcome::Failed { kind: FailureKind::AuthFailed, message: String::new(), learned: Default::default()  };
             let t = step(state, &envelope(seq, run.now, Event::AttemptFinished { attempt, outcome }));
             prop_assert_eq!(&t.state, &expected);
             prop_assert!(t.effects.is_empty());

@@ -143,6 +143,7 @@ impl Model {
                         let abandoned = Outcome::Failed {
                             kind: FailureKind::Abandoned,
                             message: String::new(),
+                            learned: Default::default(),
                         };
                         self.finish(at, &abandoned, &mut out);
                     } else {

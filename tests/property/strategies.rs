@@ -94,7 +94,7 @@ pub fn outcome() -> impl Strategy<Value = Outcome> {
                 routeros_version: Some(format!("{}.{}", 6 + bytes % 2, bytes % 20)),
             }),
         2 => skip_reason().prop_map(|reason| Outcome::Skipped { reason }),
-        4 => (failure_kind(), "[a-z ]{0,12}").prop_map(|(kind, message)| Outcome::Failed { kind, message }),
+        4 => (failure_kind(), "[a-z ]{0,12}").prop_map(|(kind, message)| Outcome::Failed { kind, message, learned: Default::default()  }),
     ]
 }
 
@@ -217,7 +217,11 @@ pub fn event() -> impl Strategy<Value = Event> {
         }),
         (any::<u64>(), outcome(), text()).prop_map(|(attempt, outcome, message)| {
             let outcome = match outcome {
-                Outcome::Failed { kind, .. } => Outcome::Failed { kind, message },
+                Outcome::Failed { kind, .. } => Outcome::Failed {
+                    kind,
+                    message,
+                    learned: Default::default(),
+                },
                 other => other,
             };
             Event::AttemptFinished { attempt, outcome }

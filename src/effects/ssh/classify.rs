@@ -13,37 +13,11 @@ use std::time::Duration;
 use super::output::BadExport;
 use crate::domain::FailureKind;
 
-/// How far an attempt got. Ordered: a later stage means more was done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Stage {
-    /// Resolving the name and opening the TCP connection.
-    Connect,
-    /// SSH identification, key exchange and the host-key check. No password
-    /// has been sent in this stage or before.
-    KeyExchange,
-    /// Password or key authentication.
-    Auth,
-    /// Opening the session channel and starting the export command.
-    Exec,
-    /// Reading the command's output until the channel closes.
-    Read,
-    /// Checking the output (the completeness gate).
-    Validate,
-}
+/// How far an attempt got: the domain's [`AttemptStage`], recorded in a
+/// failed outcome as it is.
+pub use crate::domain::AttemptStage as Stage;
 
 impl Stage {
-    /// The stage in the operator's words, for messages.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Stage::Connect => "connecting",
-            Stage::KeyExchange => "key exchange",
-            Stage::Auth => "authentication",
-            Stage::Exec => "starting the export",
-            Stage::Read => "reading the export",
-            Stage::Validate => "checking the export",
-        }
-    }
-
     pub(crate) fn as_u8(self) -> u8 {
         self as u8
     }
@@ -55,7 +29,8 @@ impl Stage {
             2 => Stage::Auth,
             3 => Stage::Exec,
             4 => Stage::Read,
-            _ => Stage::Validate,
+            5 => Stage::Validate,
+            _ => Stage::Publish,
         }
     }
 }

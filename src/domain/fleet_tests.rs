@@ -1,0 +1,254 @@
+//! The fleet scheduler's own tests: slots, restarts, aborts, gaps, the
+//! reconcile and trigger refusals.
+use super::*;
+use crate::domain::event::{FailureKind, Outcome};
+use crate::domain::policy::RetryPolicy;
+
+fn id(s: &str) -> DeviceId {
+    DeviceId::parse(s).unwrap()
+}
+fn tenant() -> TenantId {
+    TenantId::parse("t").unwrap()
+}
+fn enrol(fleet: &mut Fleet, device: &str, jitter_ms: u64) {
+    fleet.submit(
+        id(device),
+        tenant(),
+        Event::Enrolled {
+            tenant: tenant(),
+            host: "192.0.2.1".into(),
+            port: 22,
+            jitter_ms,
+            policy: RetryPolicy::default(),
+        },
+        None,
+    );
+}
+/// Record everything ready at `now` (as a driver with a perfect log would).
+fn drain(fleet: &mut Fleet, now: u64, log: &mut Vec<Envelope>) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    while let Some(p) = fleet.next_input(Timestamp(now)) {
+        log.push(p.envelope.clone());
+        effects.extend(fleet.commit(p));
+    }
+    effects
+}
+fn collects(effects: &[Effect]) -> usize {
+    effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Collect { .. }))
+        .count()
+}
+
+#[test]
+fn due_attempts_wait_for_a_slot_in_due_order() {
+    let mut fleet = Fleet::new("n1", 2);
+    let mut log = Vec::new();
+    enrol(&mut fleet, "a", 1_000);
+    enrol(&mut fleet, "b", 2_000);
+    enrol(&mut fleet, "c", 3_000);
+    assert_eq!(collects(&drain(&mut fleet, 0, &mut log)), 0);
+    assert_eq!(fleet.poll_timeout(), Some(Timestamp(1_000)));
+    let effects = drain(&mut fleet, 5_000, &mut log);
+    assert_eq!(collects(&effects), 2, "only two slots");
+    assert_eq!(fleet.running(), 2);
+    assert_eq!(
+        fleet.state(&id("c")).unwrap().phase.kind(),
+        crate::domain::PhaseKind::Jitter
+    );
+    // a's attempt finishes: c gets the slot.
+    timed_out(&mut fleet, "a", Default::default());
+    let effects = drain(&mut fleet, 6_000, &mut log);
+    assert_eq!(collects(&effects), 1);
+    assert_eq!(fleet.running(), 2);
+    assert_eq!(
+        fleet.state(&id("c")).unwrap().phase.kind(),
+        crate::domain::PhaseKind::Running
+    );
+    // Sequences per device have no gaps.
+    for d in ["a", "b", "c"] {
+        let seqs: Vec<u64> = log
+            .iter()
+            .filter(|e| e.device.as_str() == d)
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn a_restart_leaves_running_attempts_to_their_deadline() {
+    let mut fleet = Fleet::new("n1", 1);
+    let mut log = Vec::new();
+    enrol(&mut fleet, "a", 0);
+    let effects = drain(&mut fleet, 0, &mut log);
+    assert_eq!(collects(&effects), 1, "a jitter of 0 is due at once");
+    // The process dies; a new one replays the log.
+    let mut fleet = Fleet::new("n2", 1);
+    for env in &log {
+        fleet.replay(env).unwrap();
+    }
+    assert_eq!(fleet.running(), 0, "nobody runs the old attempt");
+    let deadline = fleet.poll_timeout().unwrap();
+    assert!(fleet.next_input(Timestamp(deadline.0 - 1)).is_none());
+    let p = fleet.next_input(deadline).unwrap();
+    assert!(matches!(
+        p.envelope.event,
+        Event::TimerFired {
+            timer: TimerKind::AttemptDeadline,
+            ..
+        }
+    ));
+    let effects = fleet.commit(p);
+    assert!(effects.is_empty());
+    let state = fleet.state(&id("a")).unwrap();
+    assert_eq!(state.phase.kind(), crate::domain::PhaseKind::Backoff);
+    assert_eq!(
+        state.last_failure.as_ref().unwrap().kind,
+        FailureKind::Abandoned
+    );
+}
+
+#[test]
+fn an_aborted_command_is_offered_again() {
+    let mut fleet = Fleet::new("n1", 1);
+    enrol(&mut fleet, "a", 10);
+    let p = fleet.next_input(Timestamp(0)).unwrap();
+    fleet.abort(p);
+    let p = fleet.next_input(Timestamp(0)).unwrap();
+    assert!(matches!(p.envelope.event, Event::Enrolled { .. }));
+    assert_eq!(p.envelope.seq, 1);
+    let _ = fleet.commit(p);
+    assert_eq!(fleet.poll_timeout(), Some(Timestamp(10)));
+}
+
+#[test]
+fn reconcile_enrols_retires_and_sees_changed_credentials() {
+    let mut fleet = Fleet::new("n1", 1).with_jitter_seed(9);
+    let mut log = Vec::new();
+    let want = |name: &str, host: &str, credentials: &str| DesiredDevice {
+        device: id(name),
+        tenant: tenant(),
+        host: host.into(),
+        port: 22,
+        policy: RetryPolicy::default(),
+        credentials: credentials.into(),
+    };
+    let done = fleet.reconcile(vec![
+        want("a", "192.0.2.1", "v1"),
+        want("b", "192.0.2.2", "v1"),
+    ]);
+    assert_eq!(
+        (done.enrolled, done.retired, done.credentials_updated),
+        (2, 0, 0)
+    );
+    drain(&mut fleet, 0, &mut log);
+    // Nothing changed: nothing queued, no re-jitter.
+    assert_eq!(
+        fleet.reconcile(vec![
+            want("a", "192.0.2.1", "v1"),
+            want("b", "192.0.2.2", "v1")
+        ]),
+        Reconciled::default()
+    );
+    assert!(!fleet.has_submitted());
+    // b leaves, a's password source changes, c arrives.
+    let done = fleet.reconcile(vec![
+        want("a", "192.0.2.1", "v2"),
+        want("c", "192.0.2.3", "v1"),
+    ]);
+    assert_eq!(
+        (done.enrolled, done.retired, done.credentials_updated),
+        (1, 1, 1)
+    );
+    let before = log.len();
+    drain(&mut fleet, 0, &mut log);
+    let names: Vec<(&str, &str)> = log[before..]
+        .iter()
+        .map(|e| (e.device.as_str(), e.event.name()))
+        .collect();
+    assert!(names.contains(&("a", "credentials_updated")), "{names:?}");
+    assert!(names.contains(&("b", "retired")), "{names:?}");
+    assert!(names.contains(&("c", "enrolled")), "{names:?}");
+    // The jitter is the seed's: another fleet with the same seed draws the same.
+    let mut again = Fleet::new("n2", 1).with_jitter_seed(9);
+    again.reconcile(vec![want("a", "192.0.2.1", "v1")]);
+    let p = again.next_input(Timestamp(0)).unwrap();
+    assert_eq!(p.envelope.event, log[0].event);
+}
+
+#[test]
+fn a_trigger_for_an_unknown_device_or_a_reused_request_is_refused() {
+    let mut fleet = Fleet::new("n1", 1);
+    let mut log = Vec::new();
+    assert_eq!(
+        fleet.trigger(id("a"), RequestId::from("r1")),
+        Err(TriggerReply::NotFound)
+    );
+    enrol(&mut fleet, "a", 1_000_000);
+    drain(&mut fleet, 0, &mut log);
+    assert_eq!(fleet.trigger(id("a"), RequestId::from("r1")), Ok(()));
+    assert!(matches!(
+        fleet.trigger(id("a"), RequestId::from("r1")),
+        Err(TriggerReply::Failed { .. })
+    ));
+}
+
+#[test]
+fn replay_refuses_a_gap() {
+    let mut fleet = Fleet::new("n1", 1);
+    let mut log = Vec::new();
+    enrol(&mut fleet, "a", 10);
+    drain(&mut fleet, 0, &mut log);
+    let mut env = log[0].clone();
+    env.seq = 3;
+    let mut other = Fleet::new("n2", 1);
+    other.replay(&log[0]).unwrap();
+    let err = other.replay(&env).unwrap_err();
+    assert_eq!(err.expected, 2);
+    assert_eq!(err.found, 3);
+}
+
+#[test]
+fn what_a_failed_attempt_learned_serves_the_next_one() {
+    let mut fleet = Fleet::new("n1", 1);
+    let mut log = Vec::new();
+    enrol(&mut fleet, "a", 0);
+    assert_eq!(collects(&drain(&mut fleet, 0, &mut log)), 1);
+    let learned = crate::domain::Learned {
+        routeros_major: Some(6),
+        host_key: None,
+        stage: Some(crate::domain::AttemptStage::Read),
+    };
+    timed_out(&mut fleet, "a", learned);
+    drain(&mut fleet, 1_000, &mut log);
+    let retry = fleet.poll_timeout().unwrap();
+    let effects = drain(&mut fleet, retry.0, &mut log);
+    assert!(
+        matches!(
+            &effects[..],
+            [Effect::Collect {
+                routeros_major: Some(6),
+                ..
+            }]
+        ),
+        "{effects:?}"
+    );
+}
+
+/// The device's first attempt timed out, having learned `learned`.
+fn timed_out(fleet: &mut Fleet, device: &str, learned: crate::domain::Learned) {
+    fleet.submit(
+        id(device),
+        tenant(),
+        Event::AttemptFinished {
+            attempt: 1,
+            outcome: Outcome::Failed {
+                kind: FailureKind::Timeout,
+                message: "no answer".into(),
+                learned,
+            },
+        },
+        None,
+    );
+}
