@@ -196,6 +196,8 @@ async fn idle_100k() -> (u64, f64, f64, f64) {
         })
         .collect();
     let wakeups = runner.wakeups();
+    let mut position = runner.position();
+    let mut recorded = runner.recorded();
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(runner.run(async move {
         let _ = stop_rx.changed().await;
@@ -212,6 +214,16 @@ async fn idle_100k() -> (u64, f64, f64, f64) {
         }
     }
     let enrol_s = t0.elapsed().as_secs_f64();
+    // Idle means caught up: the runner has settled its 100 000 appends and
+    // read them back from the log's tail (global positions 1..=100 000).
+    recorded
+        .wait_for(|n| *n >= 100_000)
+        .await
+        .expect("the runner stopped");
+    position
+        .wait_for(|p| *p >= 100_000)
+        .await
+        .expect("the runner stopped");
     let rss_kb = proc_status_kb("self", "VmRSS:");
     let ticks0 = cpu_ticks();
     let wakes0 = wakeups.load(std::sync::atomic::Ordering::Relaxed);
@@ -226,7 +238,9 @@ async fn idle_100k() -> (u64, f64, f64, f64) {
     );
     let cpu_share = ticks as f64 / 100.0 / idle.as_secs_f64();
     let _ = stop_tx.send(true);
-    let _ = task.await;
+    if let Ok(report) = task.await {
+        println!("idle: runner {report:?}");
+    }
     println!(
         "idle: 100000 devices enrolled in {enrol_s:.1} s; RSS {} MB (process before: {} MB); CPU while idle {:.2} %",
         rss_kb / 1024,

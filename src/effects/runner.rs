@@ -223,6 +223,8 @@ pub struct RunReport {
     pub conflicts: u64,
     /// Other writers' events folded from the log's tail.
     pub followed_events: u64,
+    /// Events read from the log's tail, ours included.
+    pub tail_events: u64,
 }
 
 /// The effect runner.
@@ -244,6 +246,9 @@ pub struct Runner {
     position: GlobalSeq,
     /// Other writers' events folded so far, for whoever waits on it.
     followed: watch::Sender<u64>,
+    /// `position`, for whoever waits for the runner to catch up.
+    position_tx: watch::Sender<GlobalSeq>,
+    recorded_tx: watch::Sender<u64>,
     /// Set at shutdown: when the grace for running attempts ends.
     stopping: Option<Timestamp>,
     /// Times the loop woke (any reason): an idle runner wakes only for
@@ -289,6 +294,8 @@ impl Runner {
             health_tx: watch::channel(Health::default()).0,
             position: 0,
             followed: watch::channel(0).0,
+            position_tx: watch::channel(0).0,
+            recorded_tx: watch::channel(0).0,
             stopping: None,
             wakeups: Arc::default(),
         }
@@ -309,6 +316,17 @@ impl Runner {
     /// The runner's health (log or snapshot store unavailable), as it changes.
     pub fn health(&self) -> watch::Receiver<Health> {
         self.health_tx.subscribe()
+    }
+
+    /// The log position the runner has replayed and followed: an idle
+    /// runner is one that has caught up with the log.
+    pub fn position(&self) -> watch::Receiver<GlobalSeq> {
+        self.position_tx.subscribe()
+    }
+
+    /// How many inputs the runner has recorded and acted on so far.
+    pub fn recorded(&self) -> watch::Receiver<u64> {
+        self.recorded_tx.subscribe()
     }
 
     /// How many of other writers' events the runner has folded from the
@@ -380,14 +398,35 @@ impl Runner {
             self.position = global;
             n += 1;
         }
+        self.position_tx.send_replace(self.position);
         self.report.replayed_events += n;
         Ok(n)
+    }
+
+    /// Fold what the log's tail has ready (one wake-up for a burst).
+    fn follow_all(&mut self, items: Vec<Result<Positioned, StoreError>>, tail: &mut Tail) {
+        for item in items {
+            match item {
+                Ok((global, env)) => self.follow(global, &env),
+                Err(StoreError::Decode { location, seq, .. }) => {
+                    // The projector reports it in the device's status.
+                    tracing::debug!(location = %location, seq, "an undecodable record in the log's tail skipped");
+                    self.position = self.position.max(seq);
+                }
+                Err(e) => {
+                    tail.lost(&e, self.clock.now(), self.config.store_retry);
+                    break;
+                }
+            }
+        }
+        self.position_tx.send_replace(self.position);
     }
 
     /// Fold what the log's tail brought: another writer's event, or one of
     /// ours coming back (skipped).
     fn follow(&mut self, global: GlobalSeq, env: &Envelope) {
         self.position = self.position.max(global);
+        self.report.tail_events += 1;
         match self.fleet.follow(env) {
             Ok(Some(_)) => {
                 self.report.followed_events += 1;
@@ -589,14 +628,8 @@ impl Runner {
                     self.accept(command);
                 }
                 Some(_) = attempts.join_next(), if !attempts.is_empty() => {}
-                item = tail.next(), if tail.is_open() => match item {
-                    Some(Ok((global, env))) => self.follow(global, &env),
-                    Some(Err(StoreError::Decode { location, seq, .. })) => {
-                        // The projector reports it in the device's status.
-                        tracing::debug!(location = %location, seq, "an undecodable record in the log's tail skipped");
-                        self.position = self.position.max(seq);
-                    }
-                    Some(Err(e)) => tail.lost(&e, self.clock.now(), self.config.store_retry),
+                items = tail.next(), if tail.is_open() => match items {
+                    Some(items) => self.follow_all(items, &mut tail),
                     None => tail.lost(&StoreError::unavailable("the tail ended"), self.clock.now(), self.config.store_retry),
                 },
                 _ = tokio::time::sleep(sleep_for) => {}
@@ -639,6 +672,7 @@ impl Runner {
                     self.report_pause(news, error);
                 }
                 self.report.recorded_events += 1;
+                self.recorded_tx.send_replace(self.report.recorded_events);
                 self.act(&env, effects, attempts);
             }
             Err(AppendError::Conflict { actual }) => {
@@ -662,13 +696,23 @@ impl Runner {
 /// position after the log failed, once the retry pause is over.
 struct Tail {
     log: Arc<dyn EventLog>,
-    stream: Option<BoxStream<'static, Result<Positioned, StoreError>>>,
+    stream: Option<BoxStream<'static, Vec<Result<Positioned, StoreError>>>>,
     reopen_at: Option<Timestamp>,
+}
+
+/// Tail events taken in one wake-up at most.
+const TAIL_BATCH: usize = 512;
+
+fn open_tail(
+    log: &Arc<dyn EventLog>,
+    position: GlobalSeq,
+) -> BoxStream<'static, Vec<Result<Positioned, StoreError>>> {
+    log.tail(position + 1).ready_chunks(TAIL_BATCH).boxed()
 }
 
 impl Tail {
     fn new(log: Arc<dyn EventLog>, position: GlobalSeq) -> Self {
-        let stream = Some(log.tail(position + 1));
+        let stream = Some(open_tail(&log, position));
         Tail {
             log,
             stream,
@@ -680,7 +724,7 @@ impl Tail {
         self.stream.is_some()
     }
 
-    async fn next(&mut self) -> Option<Result<Positioned, StoreError>> {
+    async fn next(&mut self) -> Option<Vec<Result<Positioned, StoreError>>> {
         match &mut self.stream {
             Some(s) => s.next().await,
             None => std::future::pending().await,
@@ -696,7 +740,7 @@ impl Tail {
     fn reopen_if_due(&mut self, now: Timestamp, position: GlobalSeq) {
         if self.reopen_at.is_some_and(|t| now >= t) {
             self.reopen_at = None;
-            self.stream = Some(self.log.tail(position + 1));
+            self.stream = Some(open_tail(&self.log, position));
         }
     }
 }
