@@ -203,6 +203,7 @@ impl DeviceState {
             _ => shared.policy = Some(self.policy.clone()),
         }
         match &shared.tenant {
+            Some(t) if t.same_allocation(&self.tenant) => {}
             Some(t) if *t == self.tenant => self.tenant = t.clone(),
             _ => shared.tenant = Some(self.tenant.clone()),
         }
