@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use confkeep::domain::{DeviceId, Outcome, RetryPolicy, TenantId};
 use confkeep::effects::config::{DaemonConfig, SshConfig};
 use confkeep::effects::runner::{
-    AttemptExecutor, AttemptJob, Clock, Command, DesiredDevice, Runner, RunnerConfig, SystemClock,
+    AttemptExecutor, Clock, Command, DesiredDevice, Runner, RunnerConfig, SystemClock,
 };
 use confkeep::effects::ssh::Collector;
 use confkeep::projections::status::StatusBoard;
@@ -145,7 +145,7 @@ async fn pipeline(fleet: &SimFleetHandle) -> (f64, f64, tempfile::TempDir) {
 struct NeverCalled;
 
 impl AttemptExecutor for NeverCalled {
-    fn execute(&self, _job: AttemptJob) -> BoxFuture<'static, Outcome> {
+    fn execute(&self, _job: confkeep::domain::AttemptRequest) -> BoxFuture<'static, Outcome> {
         Box::pin(async {
             Outcome::Failed {
                 kind: confkeep::domain::FailureKind::Other,

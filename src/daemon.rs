@@ -200,7 +200,6 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         clock.clone(),
         RunnerConfig {
             node: node.clone(),
-            max_concurrent: config.policy.max_concurrent as usize,
             shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
             ..RunnerConfig::default()
         },

@@ -3,9 +3,9 @@
 //! effects. Pure: no clock, no IO, times are milliseconds chosen here.
 
 use confkeep::domain::{
-    DeviceId, DeviceState, Disposition, Effect, Envelope, Event, FailureKind, IgnoreReason,
-    Outcome, Phase, PhaseKind, RetryPolicy, SCHEMA_VERSION, SkipReason, TenantId, TimerKind,
-    Timestamp, Transition, TriggerReply, step,
+    AttemptRequest, DeviceId, DeviceState, Disposition, Effect, Envelope, Event, FailureKind,
+    IgnoreReason, Outcome, Phase, PhaseKind, RetryPolicy, SCHEMA_VERSION, SkipReason, TenantId,
+    TimerKind, Timestamp, Transition, TriggerReply, step,
 };
 
 // === the harness ===
@@ -186,7 +186,7 @@ fn running_attempt(state: &DeviceState) -> u64 {
 fn collects(effects: &[Effect]) -> Vec<&Effect> {
     effects
         .iter()
-        .filter(|e| matches!(e, Effect::Collect { .. }))
+        .filter(|e| matches!(e, Effect::Collect(_)))
         .collect()
 }
 
@@ -270,14 +270,16 @@ fn the_backoff_timer_starts_a_new_attempt_with_the_trusted_key() {
     let t = story.fire_deadline();
     assert_eq!(
         t.effects,
-        vec![Effect::Collect {
+        vec![Effect::Collect(AttemptRequest {
+            device: device(),
+            tenant: tenant(),
             attempt: 3,
             host: "10.0.0.1".into(),
             port: 22,
             trusted_host_key: Some(KEY_A.into()),
             routeros_major: Some(7),
             timeout_secs: 60,
-        }]
+        })]
     );
     let at = Timestamp(story.now);
     assert_eq!(
@@ -334,14 +336,16 @@ fn the_jitter_timer_starts_the_first_backup() {
     assert_eq!(running_attempt(&t.state), 1);
     assert_eq!(
         collects(&t.effects),
-        vec![&Effect::Collect {
+        vec![&Effect::Collect(AttemptRequest {
+            device: device(),
+            tenant: tenant(),
             attempt: 1,
             host: "10.0.0.1".into(),
             port: 22,
             trusted_host_key: None,
             routeros_major: None,
             timeout_secs: 60,
-        }]
+        })]
     );
 }
 
@@ -493,10 +497,10 @@ fn while_host_key_blocked_nothing_collects_and_reset_leaves_trusting_the_next_ke
     let t = story.fire_deadline();
     assert!(matches!(
         &collects(&t.effects)[..],
-        [Effect::Collect {
+        [Effect::Collect(AttemptRequest {
             trusted_host_key: None,
             ..
-        }]
+        })]
     ));
     // Then the next collection trusts what it is shown.
     let t = story.finish(collected(KEY_B));
@@ -538,7 +542,7 @@ fn host_key_accepted_leaves_the_block_trusting_that_key() {
     let t = story.fire_deadline();
     assert!(matches!(
         &collects(&t.effects)[..],
-        [Effect::Collect { trusted_host_key: Some(k), .. }] if k == KEY_B
+        [Effect::Collect(AttemptRequest { trusted_host_key: Some(k), .. })] if k == KEY_B
     ));
 }
 
@@ -910,7 +914,7 @@ fn enrolled_on_an_active_device_updates_the_address_but_not_the_schedule() {
     let t = story.fire_deadline();
     assert!(matches!(
         &collects(&t.effects)[..],
-        [Effect::Collect { host, port: 2222, .. }] if host == "192.0.2.7"
+        [Effect::Collect(AttemptRequest { host, port: 2222, .. })] if host == "192.0.2.7"
     ));
 }
 

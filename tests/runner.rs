@@ -21,7 +21,7 @@ use confkeep::domain::{
     Timestamp, TriggerReply,
 };
 use confkeep::effects::runner::{
-    AttemptExecutor, AttemptJob, Clock, Command, DesiredDevice, Runner, RunnerConfig, RunnerHandle,
+    AttemptExecutor, Clock, Command, DesiredDevice, Runner, RunnerConfig, RunnerHandle,
 };
 use confkeep::projections::projector::Projector;
 use confkeep::projections::status::StatusBoard;
@@ -95,7 +95,7 @@ struct Scripted {
 }
 
 impl AttemptExecutor for Scripted {
-    fn execute(&self, job: AttemptJob) -> BoxFuture<'static, Outcome> {
+    fn execute(&self, job: confkeep::domain::AttemptRequest) -> BoxFuture<'static, Outcome> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut at) = self.at.lock() {
             at.push(self.clock.now());
@@ -202,7 +202,6 @@ async fn rig_with(log_down: bool, publish_failures: usize, blind_tail: bool) -> 
         clock,
         RunnerConfig {
             node: "test".into(),
-            max_concurrent: 1,
             store_retry: Duration::from_secs(1),
             snapshot_retry_max: Duration::from_secs(8),
             jitter_seed: Some(7),

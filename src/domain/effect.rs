@@ -7,24 +7,14 @@
 use serde::{Deserialize, Serialize};
 
 use super::event::{AttemptId, FailureKind, PhaseKind, RequestId, SkipReason};
+use super::event::{DeviceId, TenantId};
 
 /// Work for the runner, in the order it must be done.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "effect", rename_all = "snake_case")]
 pub enum Effect {
     /// Run one backup attempt and record its `AttemptFinished`.
-    Collect {
-        attempt: AttemptId,
-        host: String,
-        port: u16,
-        /// Fingerprint the device must present (`None`: trust on first use).
-        trusted_host_key: Option<String>,
-        /// RouterOS major version seen last time, so the collector asks with
-        /// the right command first (`/export` on 6, `show-sensitive` on 7).
-        routeros_major: Option<u32>,
-        /// Bound on the whole attempt, in seconds.
-        timeout_secs: u64,
-    },
+    Collect(AttemptRequest),
     /// Answer a manual trigger.
     Reply {
         request: RequestId,
@@ -38,6 +28,25 @@ pub enum Effect {
     },
     /// Remove the trusted host key from the inventory (trust the next one).
     ForgetHostKey,
+}
+
+/// One backup attempt as the machine decided it: the one shape that goes
+/// from the machine through the runner to the collector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRequest {
+    pub device: DeviceId,
+    pub tenant: TenantId,
+    pub attempt: AttemptId,
+    pub host: String,
+    pub port: u16,
+    /// Fingerprint the device must present (`None`: trust on first use).
+    pub trusted_host_key: Option<String>,
+    /// RouterOS major version seen last time (a failed attempt's included),
+    /// so the collector asks with the right command first (`/export` on 6,
+    /// `show-sensitive` on 7).
+    pub routeros_major: Option<u32>,
+    /// Bound on the whole attempt, in seconds.
+    pub timeout_secs: u64,
 }
 
 /// Who trusted a host key.

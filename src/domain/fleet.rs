@@ -25,6 +25,11 @@
 //!   `max_concurrent` slots is free, so `Running` means running. A due
 //!   attempt waits for its slot in due order. `AttemptDeadline` timers and
 //!   results never wait.
+//! - The slot count is the fleet's, set by the policy: the `max_concurrent`
+//!   of the policy most recently folded (an `Enrolled` or `PolicyChanged`,
+//!   ours or another writer's) is the fleet's from that event on. Raising
+//!   it starts waiting attempts at once; lowering it lets running ones
+//!   finish. A replay ends with the value the log last recorded.
 //! - Attempts found `Running` in the log at start-up hold no slot: nobody
 //!   runs them. Their `AttemptDeadline` settles them as `Abandoned`.
 //! - Timers are one heap for all devices, invalidated lazily: an entry whose
@@ -41,7 +46,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
-use super::effect::{Effect, TriggerReply};
+use super::effect::{AttemptRequest, Effect, TriggerReply};
 use super::event::{
     AttemptId, DeviceId, Envelope, Event, FailureKind, RequestId, SCHEMA_VERSION, TenantId,
     TimerKind,
@@ -124,7 +129,12 @@ struct Submitted {
 #[derive(Debug)]
 pub struct Fleet {
     node: Arc<str>,
+    /// From the newest policy folded (see the module doc).
     max_concurrent: usize,
+    /// A slot count that ignores the log: only for tests of the invariant
+    /// checker, which need a scheduler that runs too many.
+    #[cfg(test)]
+    pinned: Option<usize>,
     devices: HashMap<DeviceId, Entry>,
     /// Earliest deadline first; ties broken by device id, so runs are reproducible.
     timers: BinaryHeap<Reverse<(Timestamp, DeviceId, TimerKind)>>,
@@ -148,12 +158,14 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// An empty fleet recorded as `node`, running at most `max_concurrent`
-    /// attempts at once (at least one).
-    pub fn new(node: &str, max_concurrent: usize) -> Self {
+    /// An empty fleet recorded as `node`. Its slot count comes with the
+    /// first policy folded (nothing can run before a device is enrolled).
+    pub fn new(node: &str) -> Self {
         Fleet {
             node: Arc::from(node),
-            max_concurrent: max_concurrent.max(1),
+            max_concurrent: 1,
+            #[cfg(test)]
+            pinned: None,
             devices: HashMap::new(),
             timers: BinaryHeap::new(),
             waiting: VecDeque::new(),
@@ -182,13 +194,28 @@ impl Fleet {
         self
     }
 
-    /// Change the slot count (configuration reload); running attempts finish.
-    pub fn set_max_concurrent(&mut self, max_concurrent: usize) {
-        self.max_concurrent = max_concurrent.max(1);
+    /// Run `max_concurrent` at once whatever the log says (tests only).
+    #[cfg(test)]
+    pub(crate) fn pin_max_concurrent(&mut self, max_concurrent: usize) {
+        self.pinned = Some(max_concurrent);
     }
 
+    /// Attempts that may run at once now.
     pub fn max_concurrent(&self) -> usize {
+        #[cfg(test)]
+        if let Some(n) = self.pinned {
+            return n;
+        }
         self.max_concurrent
+    }
+
+    /// An event that sets a policy sets the fleet's slot count with it (a
+    /// policy the machine refused leaves the state's, and so the count, as
+    /// it was).
+    fn adopt_policy(&mut self, event: &Event, state: &DeviceState) {
+        if let Some(n) = slots_set_by(event, state) {
+            self.max_concurrent = n;
+        }
     }
 
     /// Attempts this process started that have not settled.
@@ -242,6 +269,7 @@ impl Fleet {
         let transition = step(&entry.state, env);
         let mut state = transition.state.clone();
         state.share(&mut self.shared);
+        self.adopt_policy(&env.event, &state);
         let running = matches!(state.phase, Phase::Running { .. });
         if let Some(entry) = self.devices.get_mut(&env.device) {
             entry.state = state;
@@ -312,7 +340,7 @@ impl Fleet {
     fn slot_free(&self, now: Timestamp) -> bool {
         !self.stopping
             && !self.pauses.attempts_paused(now)
-            && self.in_flight.len() + self.reserved < self.max_concurrent
+            && self.in_flight.len() + self.reserved < self.max_concurrent()
     }
 
     /// Start no new attempts (shutdown); results, deadlines and commands
@@ -607,7 +635,7 @@ impl Fleet {
         envelope.after = Some(transition.state.after());
         if envelope.correlation.is_none() {
             envelope.correlation = transition.effects.iter().find_map(|e| {
-                if let Effect::Collect { attempt, .. } = e {
+                if let Effect::Collect(AttemptRequest { attempt, .. }) = e {
                     Some(format!("{device}/{attempt}"))
                 } else {
                     None
@@ -617,7 +645,7 @@ impl Fleet {
         let starts_attempt = transition
             .effects
             .iter()
-            .any(|e| matches!(e, Effect::Collect { .. }));
+            .any(|e| matches!(e, Effect::Collect(_)));
         let reserved_slot = reserve && starts_attempt;
         if reserved_slot {
             self.reserved += 1;
@@ -661,13 +689,16 @@ impl Fleet {
         entry.state = transition.state;
         entry.state.share(&mut self.shared);
         let now_running = entry.state.phase.running_attempt();
+        if let Some(n) = slots_set_by(&envelope.event, &entry.state) {
+            self.max_concurrent = n;
+        }
         if let Some(a) = before
             && now_running != Some(a)
         {
             self.in_flight.remove(&(device.clone(), a));
         }
         for effect in &transition.effects {
-            if let Effect::Collect { attempt, .. } = effect {
+            if let Effect::Collect(AttemptRequest { attempt, .. }) = effect {
                 self.in_flight.insert((device.clone(), *attempt));
                 self.pauses.attempt_started();
             }
@@ -699,6 +730,15 @@ impl Fleet {
         }
         self.rearm(&device);
     }
+}
+
+/// The slot count an event sets: that of the policy it leaves in force.
+fn slots_set_by(event: &Event, state: &DeviceState) -> Option<usize> {
+    matches!(event, Event::Enrolled { .. } | Event::PolicyChanged { .. }).then(|| {
+        usize::try_from(state.policy.max_concurrent)
+            .unwrap_or(usize::MAX)
+            .max(1)
+    })
 }
 
 #[cfg(test)]

@@ -11,6 +11,10 @@ fn tenant() -> TenantId {
     TenantId::parse("t").unwrap()
 }
 fn enrol(fleet: &mut Fleet, device: &str, jitter_ms: u64) {
+    enrol_slots(fleet, device, jitter_ms, 1);
+}
+/// Enrol under a policy that sets the fleet's slot count to `slots`.
+fn enrol_slots(fleet: &mut Fleet, device: &str, jitter_ms: u64, slots: u32) {
     fleet.submit(
         id(device),
         tenant(),
@@ -19,7 +23,10 @@ fn enrol(fleet: &mut Fleet, device: &str, jitter_ms: u64) {
             host: "192.0.2.1".into(),
             port: 22,
             jitter_ms,
-            policy: RetryPolicy::default(),
+            policy: RetryPolicy {
+                max_concurrent: slots,
+                ..RetryPolicy::default()
+            },
         },
         None,
     );
@@ -36,17 +43,17 @@ fn drain(fleet: &mut Fleet, now: u64, log: &mut Vec<Envelope>) -> Vec<Effect> {
 fn collects(effects: &[Effect]) -> usize {
     effects
         .iter()
-        .filter(|e| matches!(e, Effect::Collect { .. }))
+        .filter(|e| matches!(e, Effect::Collect(_)))
         .count()
 }
 
 #[test]
 fn due_attempts_wait_for_a_slot_in_due_order() {
-    let mut fleet = Fleet::new("n1", 2);
+    let mut fleet = Fleet::new("n1");
     let mut log = Vec::new();
-    enrol(&mut fleet, "a", 1_000);
-    enrol(&mut fleet, "b", 2_000);
-    enrol(&mut fleet, "c", 3_000);
+    enrol_slots(&mut fleet, "a", 1_000, 2);
+    enrol_slots(&mut fleet, "b", 2_000, 2);
+    enrol_slots(&mut fleet, "c", 3_000, 2);
     assert_eq!(collects(&drain(&mut fleet, 0, &mut log)), 0);
     assert_eq!(fleet.poll_timeout(), Some(Timestamp(1_000)));
     let effects = drain(&mut fleet, 5_000, &mut log);
@@ -78,13 +85,13 @@ fn due_attempts_wait_for_a_slot_in_due_order() {
 
 #[test]
 fn a_restart_leaves_running_attempts_to_their_deadline() {
-    let mut fleet = Fleet::new("n1", 1);
+    let mut fleet = Fleet::new("n1");
     let mut log = Vec::new();
     enrol(&mut fleet, "a", 0);
     let effects = drain(&mut fleet, 0, &mut log);
     assert_eq!(collects(&effects), 1, "a jitter of 0 is due at once");
     // The process dies; a new one replays the log.
-    let mut fleet = Fleet::new("n2", 1);
+    let mut fleet = Fleet::new("n2");
     for env in &log {
         fleet.replay(env).unwrap();
     }
@@ -111,7 +118,7 @@ fn a_restart_leaves_running_attempts_to_their_deadline() {
 
 #[test]
 fn an_aborted_command_is_offered_again() {
-    let mut fleet = Fleet::new("n1", 1);
+    let mut fleet = Fleet::new("n1");
     enrol(&mut fleet, "a", 10);
     let p = fleet.next_input(Timestamp(0)).unwrap();
     fleet.abort(p);
@@ -124,7 +131,7 @@ fn an_aborted_command_is_offered_again() {
 
 #[test]
 fn reconcile_enrols_retires_and_sees_changed_credentials() {
-    let mut fleet = Fleet::new("n1", 1).with_jitter_seed(9);
+    let mut fleet = Fleet::new("n1").with_jitter_seed(9);
     let mut log = Vec::new();
     let want = |name: &str, host: &str, credentials: &str| DesiredDevice {
         device: id(name),
@@ -171,7 +178,7 @@ fn reconcile_enrols_retires_and_sees_changed_credentials() {
     assert!(names.contains(&("b", "retired")), "{names:?}");
     assert!(names.contains(&("c", "enrolled")), "{names:?}");
     // The jitter is the seed's: another fleet with the same seed draws the same.
-    let mut again = Fleet::new("n2", 1).with_jitter_seed(9);
+    let mut again = Fleet::new("n2").with_jitter_seed(9);
     again.reconcile(vec![want("a", "192.0.2.1", "v1")]);
     let p = again.next_input(Timestamp(0)).unwrap();
     assert_eq!(p.envelope.event, log[0].event);
@@ -179,7 +186,7 @@ fn reconcile_enrols_retires_and_sees_changed_credentials() {
 
 #[test]
 fn a_trigger_for_an_unknown_device_or_a_reused_request_is_refused() {
-    let mut fleet = Fleet::new("n1", 1);
+    let mut fleet = Fleet::new("n1");
     let mut log = Vec::new();
     assert_eq!(
         fleet.trigger(id("a"), RequestId::from("r1")),
@@ -196,13 +203,13 @@ fn a_trigger_for_an_unknown_device_or_a_reused_request_is_refused() {
 
 #[test]
 fn replay_refuses_a_gap() {
-    let mut fleet = Fleet::new("n1", 1);
+    let mut fleet = Fleet::new("n1");
     let mut log = Vec::new();
     enrol(&mut fleet, "a", 10);
     drain(&mut fleet, 0, &mut log);
     let mut env = log[0].clone();
     env.seq = 3;
-    let mut other = Fleet::new("n2", 1);
+    let mut other = Fleet::new("n2");
     other.replay(&log[0]).unwrap();
     let err = other.replay(&env).unwrap_err();
     assert_eq!(err.expected, 2);
@@ -211,7 +218,7 @@ fn replay_refuses_a_gap() {
 
 #[test]
 fn what_a_failed_attempt_learned_serves_the_next_one() {
-    let mut fleet = Fleet::new("n1", 1);
+    let mut fleet = Fleet::new("n1");
     let mut log = Vec::new();
     enrol(&mut fleet, "a", 0);
     assert_eq!(collects(&drain(&mut fleet, 0, &mut log)), 1);
@@ -227,10 +234,10 @@ fn what_a_failed_attempt_learned_serves_the_next_one() {
     assert!(
         matches!(
             &effects[..],
-            [Effect::Collect {
+            [Effect::Collect(crate::domain::AttemptRequest {
                 routeros_major: Some(6),
                 ..
-            }]
+            })]
         ),
         "{effects:?}"
     );
@@ -251,4 +258,59 @@ fn timed_out(fleet: &mut Fleet, device: &str, learned: crate::domain::Learned) {
         },
         None,
     );
+}
+
+#[test]
+fn the_newest_policy_sets_the_slot_count_ours_or_another_writers() {
+    let mut fleet = Fleet::new("n1");
+    let mut log = Vec::new();
+    for (d, j) in [("a", 1_000), ("b", 1_000), ("c", 1_000), ("d", 1_000)] {
+        enrol_slots(&mut fleet, d, j, 1);
+    }
+    assert_eq!(collects(&drain(&mut fleet, 0, &mut log)), 0);
+    assert_eq!(collects(&drain(&mut fleet, 2_000, &mut log)), 1, "one slot");
+    // Another writer raises it to 3 on one device: two waiting attempts start.
+    let seq = fleet.state(&id("d")).unwrap().seq + 1;
+    let raised = Envelope {
+        schema: crate::domain::SCHEMA_VERSION,
+        device: id("d"),
+        tenant: tenant(),
+        seq,
+        at: Timestamp(2_500),
+        node: "operator".into(),
+        correlation: None,
+        after: None,
+        event: Event::PolicyChanged {
+            policy: RetryPolicy {
+                max_concurrent: 3,
+                jitter_max_secs: 0,
+                jitter_min_secs: 0,
+                ..RetryPolicy::default()
+            },
+        },
+    };
+    fleet.follow(&raised).unwrap();
+    assert_eq!(fleet.max_concurrent(), 3);
+    assert_eq!(collects(&drain(&mut fleet, 3_000, &mut log)), 2);
+    assert_eq!(fleet.running(), 3);
+    // A refused policy (zero slots) changes nothing.
+    fleet.submit_known(
+        id("d"),
+        Event::PolicyChanged {
+            policy: RetryPolicy {
+                max_concurrent: 0,
+                ..RetryPolicy::default()
+            },
+        },
+    );
+    drain(&mut fleet, 3_100, &mut log);
+    assert_eq!(fleet.max_concurrent(), 3);
+    // A replay ends with the value the log last recorded.
+    log.push(raised);
+    log.sort_by_key(|e| (e.at, e.device.clone(), e.seq));
+    let mut again = Fleet::new("n2");
+    for env in &log {
+        again.replay(env).unwrap();
+    }
+    assert_eq!(again.max_concurrent(), 3);
 }

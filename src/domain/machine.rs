@@ -23,7 +23,7 @@
 
 use std::sync::Arc;
 
-use super::effect::{Effect, TriggerReply, TrustActor};
+use super::effect::{AttemptRequest, Effect, TriggerReply, TrustActor};
 use super::event::{
     After, AttemptId, DeviceId, Envelope, Event, FailureKind, Outcome, PhaseKind, RequestId,
     TenantId, TimerKind,
@@ -442,14 +442,16 @@ impl DeviceState {
             },
             at,
         );
-        effects.push(Effect::Collect {
+        effects.push(Effect::Collect(AttemptRequest {
+            device: self.device.clone(),
+            tenant: self.tenant.clone(),
             attempt,
             host: self.host.to_string(),
             port: self.port,
             trusted_host_key: self.trusted_host_key.as_deref().map(str::to_owned),
             routeros_major: self.routeros_major,
             timeout_secs: self.policy.command_timeout_secs,
-        });
+        }));
     }
 
     fn finish(&mut self, at: Timestamp, outcome: &Outcome, effects: &mut Vec<Effect>) {

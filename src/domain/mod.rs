@@ -22,7 +22,7 @@ pub mod policy;
 pub mod schedule;
 pub mod time;
 
-pub use effect::{Effect, TriggerReply, TrustActor};
+pub use effect::{AttemptRequest, Effect, TriggerReply, TrustActor};
 pub use event::{
     After, AttemptId, AttemptStage, DecodeError, DeviceId, Envelope, Event, FailureKind, Learned,
     Outcome, PhaseKind, RequestId, SCHEMA_VERSION, SkipReason, TenantId, TimerKind,

@@ -11,10 +11,10 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use crate::domain::machine::major_version;
-use crate::domain::{AttemptStage, FailureKind, Learned, Outcome, SkipReason};
+use crate::domain::{AttemptRequest, AttemptStage, FailureKind, Learned, Outcome, SkipReason};
 use crate::effects::gate::{Gate, GateDecision};
 use crate::effects::inventory::Inventory;
-use crate::effects::runner::{AttemptExecutor, AttemptJob, Clock};
+use crate::effects::runner::{AttemptExecutor, Clock};
 use crate::effects::snapshot::{Snapshot, SnapshotSink};
 use crate::effects::ssh::{CollectFailure, CollectRequest, Collector};
 
@@ -76,7 +76,7 @@ fn learned(failure: &CollectFailure) -> Learned {
 }
 
 impl AttemptExecutor for SshAttempts {
-    fn execute(&self, job: AttemptJob) -> BoxFuture<'static, Outcome> {
+    fn execute(&self, job: AttemptRequest) -> BoxFuture<'static, Outcome> {
         let device = self
             .inventory
             .read()
@@ -119,13 +119,13 @@ impl AttemptExecutor for SshAttempts {
                 }
                 GateDecision::Proceed(lock) => lock,
             };
-            let mut request =
-                CollectRequest::new(job.host.clone(), job.port, device.user.clone(), password);
-            request.trusted_host_key = job.trusted_host_key.clone();
-            request.routeros_major = job.routeros_major;
-            request.timeout = Duration::from_secs(job.timeout_secs.max(1));
-            request.output_cap = settings.output_cap;
-            request.legacy = settings.legacy_algorithms || device.legacy_algorithms;
+            let request = CollectRequest::for_attempt(
+                &job,
+                device.user.clone(),
+                password,
+                settings.output_cap,
+                settings.legacy_algorithms || device.legacy_algorithms,
+            );
             let result = collector.collect(&request).await;
             let outcome = match result {
                 Err(failure) => {

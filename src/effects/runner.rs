@@ -22,8 +22,8 @@
 //! store unavailable), on a watch channel.
 //!
 //! One timer for the whole fleet (the fleet's heap), not a task per device.
-//! Attempts run as tasks, at most `max_concurrent` at once (the fleet's
-//! slots); a due attempt waits for its slot before its `TimerFired` is
+//! Attempts run as tasks, at most the policy's `max_concurrent` at once
+//! (the fleet's slots, set by the newest policy recorded); a due attempt waits for its slot before its `TimerFired` is
 //! recorded, so `Running` in the log means running.
 //!
 //! Shutdown: no new attempts; running ones get a bounded grace to finish
@@ -47,8 +47,8 @@ use crate::domain::fleet::{Fleet, Pending, Reconciled};
 use crate::domain::health::{Health, Outage};
 use crate::domain::schedule::{PauseNews, PauseReason, PauseSettings};
 use crate::domain::{
-    AttemptId, DeviceId, Effect, Envelope, Event, Outcome, RequestId, RetryPolicy, TenantId,
-    Timestamp, TriggerReply,
+    AttemptId, AttemptRequest, DeviceId, Effect, Envelope, Event, Outcome, RequestId, RetryPolicy,
+    TenantId, Timestamp, TriggerReply,
 };
 use crate::store::{AppendError, EventLog, GlobalSeq, Positioned, StoreError};
 
@@ -76,23 +76,10 @@ impl Clock for SystemClock {
     }
 }
 
-/// One attempt for the executor: everything from `Effect::Collect` plus who.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptJob {
-    pub device: DeviceId,
-    pub tenant: TenantId,
-    pub attempt: AttemptId,
-    pub host: String,
-    pub port: u16,
-    pub trusted_host_key: Option<String>,
-    pub routeros_major: Option<u32>,
-    pub timeout_secs: u64,
-}
-
 /// Performs attempts (gate, lock, SSH, normalize, publish) and says how they
 /// ended. Never fails: every failure is an [`Outcome::Failed`].
 pub trait AttemptExecutor: Send + Sync + 'static {
-    fn execute(&self, job: AttemptJob) -> BoxFuture<'static, Outcome>;
+    fn execute(&self, attempt: AttemptRequest) -> BoxFuture<'static, Outcome>;
     /// The operator accepted or TOFU trusted a host key: write it back to
     /// the inventory where the inventory can hold it.
     fn host_key_trusted(&self, _device: &DeviceId, _fingerprint: Option<&str>) {}
@@ -148,7 +135,6 @@ pub use crate::domain::fleet::DesiredDevice;
 pub struct RunnerConfig {
     /// Recorded in every envelope (`node`).
     pub node: String,
-    pub max_concurrent: usize,
     /// Time running attempts get to finish at shutdown.
     pub shutdown_grace: Duration,
     /// Pause after the log was unavailable before trying again.
@@ -166,7 +152,6 @@ impl Default for RunnerConfig {
     fn default() -> Self {
         RunnerConfig {
             node: "confkeep".into(),
-            max_concurrent: 10,
             shutdown_grace: Duration::from_secs(10),
             store_retry: Duration::from_secs(1),
             snapshot_retry_max: Duration::from_secs(60),
@@ -277,7 +262,7 @@ impl Runner {
             snapshot_max_ms: config.snapshot_retry_max.as_millis() as u64,
         };
         Runner {
-            fleet: Fleet::new(&config.node, config.max_concurrent)
+            fleet: Fleet::new(&config.node)
                 .with_pauses(pauses)
                 .with_jitter_seed(seed),
             log,
@@ -512,30 +497,17 @@ impl Runner {
     fn act(&mut self, env: &Envelope, effects: Vec<Effect>, attempts: &mut JoinSet<()>) {
         for effect in effects {
             match effect {
-                Effect::Collect {
-                    attempt,
-                    host,
-                    port,
-                    trusted_host_key,
-                    routeros_major,
-                    timeout_secs,
-                } => {
-                    let job = AttemptJob {
-                        device: env.device.clone(),
-                        tenant: env.tenant.clone(),
-                        attempt,
-                        host,
-                        port,
-                        trusted_host_key,
-                        routeros_major,
-                        timeout_secs,
-                    };
+                Effect::Collect(request) => {
                     let executor = self.executor.clone();
                     let results = self.results_tx.clone();
                     self.report.attempts_started += 1;
                     attempts.spawn(async move {
-                        let (device, tenant) = (job.device.clone(), job.tenant.clone());
-                        let outcome = executor.execute(job).await;
+                        let (device, tenant, attempt) = (
+                            request.device.clone(),
+                            request.tenant.clone(),
+                            request.attempt,
+                        );
+                        let outcome = executor.execute(request).await;
                         let _ = results.send((device, tenant, attempt, outcome));
                     });
                 }

@@ -33,8 +33,8 @@ use super::scenario::{Part, Resolve, Scenario};
 use crate::domain::fleet::Fleet;
 use crate::domain::schedule::{PauseNews, PauseSettings};
 use crate::domain::{
-    DeviceId, Effect, Envelope, Event, FailureKind, Outcome, Phase, PhaseKind, RetryPolicy,
-    TenantId, TimerKind, Timestamp,
+    AttemptRequest, DeviceId, Effect, Envelope, Event, FailureKind, Outcome, Phase, PhaseKind,
+    RetryPolicy, TenantId, TimerKind, Timestamp,
 };
 
 /// Virtual time starts at 2026-01-01T00:00:00Z, so logs read like real ones.
@@ -232,7 +232,7 @@ impl<'a> Harness<'a> {
         let end = START_MS + scenario.duration.0;
         let mut harness = Harness {
             scenario,
-            fleet: new_fleet("sim-1", &policy, seed),
+            fleet: new_fleet("sim-1", seed),
             policy,
             seed,
             epoch: 1,
@@ -561,12 +561,12 @@ impl<'a> Harness<'a> {
     fn act(&mut self, idx: u32, triggered: bool, effect: Effect) {
         let i = idx as usize;
         match effect {
-            Effect::Collect {
+            Effect::Collect(AttemptRequest {
                 attempt,
                 trusted_host_key,
                 timeout_secs,
                 ..
-            } => {
+            }) => {
                 self.attempts += 1;
                 let (auth_blocked, host_key_blocked) =
                     (self.tracks[i].auth_blocked, self.tracks[i].host_key_blocked);
@@ -735,7 +735,6 @@ impl<'a> Harness<'a> {
         self.paused_until = 0;
         let mut fleet = new_fleet(
             &format!("sim-{}", self.epoch),
-            &self.policy,
             self.seed ^ u64::from(self.epoch),
         );
         let mut problems = Vec::new();
@@ -901,10 +900,10 @@ impl<'a> Harness<'a> {
     }
 }
 
-/// The fleet as the runner builds it: its slots, the runner's default
-/// pauses, the jitter from the run's seed.
-fn new_fleet(node: &str, policy: &RetryPolicy, seed: u64) -> Fleet {
-    Fleet::new(node, policy.max_concurrent as usize)
+/// The fleet as the runner builds it: the runner's default pauses, the
+/// jitter from the run's seed (the slots come with the policy enrolled).
+fn new_fleet(node: &str, seed: u64) -> Fleet {
+    Fleet::new(node)
         .with_pauses(PauseSettings::default())
         .with_jitter_seed(seed)
 }
@@ -1033,7 +1032,7 @@ mod tests {
             "devices = 12\nduration = \"1d\"\n[policy]\njitter_min_secs = 0\njitter_max_secs = 0\nmax_concurrent = 4\n",
         );
         let mut h = Harness::new(&s, 9, s.policy.clone());
-        h.fleet = Fleet::new("sim-1", 8);
+        h.fleet.pin_max_concurrent(8);
         let r = h.run();
         let v = assert_reported(&r, "too_many_running", 9, 12);
         assert!(v.detail.contains("limit 4"), "{v}");

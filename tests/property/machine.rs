@@ -16,7 +16,7 @@ fn collects(effects: &[Effect]) -> Vec<u64> {
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::Collect { attempt, .. } => Some(*attempt),
+            Effect::Collect(r) => Some(r.attempt),
             _ => None,
         })
         .collect()

@@ -174,6 +174,27 @@ impl CollectRequest {
     }
 }
 
+impl CollectRequest {
+    /// The collection the machine asked for in `Effect::Collect`, logging
+    /// in as `user` with `password`, within the daemon's output cap.
+    pub fn for_attempt(
+        attempt: &crate::domain::AttemptRequest,
+        user: impl Into<String>,
+        password: impl Into<String>,
+        output_cap: usize,
+        legacy: bool,
+    ) -> Self {
+        Self {
+            trusted_host_key: attempt.trusted_host_key.clone(),
+            routeros_major: attempt.routeros_major,
+            timeout: Duration::from_secs(attempt.timeout_secs.max(1)),
+            output_cap,
+            legacy,
+            ..Self::new(attempt.host.clone(), attempt.port, user, password)
+        }
+    }
+}
+
 impl std::fmt::Debug for CollectRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CollectRequest")
