@@ -193,6 +193,7 @@ async fn idle_100k() -> (u64, f64, f64, f64) {
             port: 22,
             policy: policy.clone(),
             credentials: String::new(),
+            known_host_key: None,
         })
         .collect();
     let wakeups = runner.wakeups();

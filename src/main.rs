@@ -33,6 +33,10 @@ enum Command {
     Trigger(cli::trigger::Args),
     /// Tell confkeep a blocked device's credentials were fixed.
     CredentialsUpdated(cli::credentials_updated::Args),
+    /// Seal a login as the platform stores it.
+    Credentials(cli::platform_db::CredentialsArgs),
+    /// The platform's inventory tables, for operators without the platform.
+    Db(cli::platform_db::DbArgs),
     /// Accept or reset a device's trusted host key.
     HostKey(cli::host_key::Args),
     /// One backup of one router to stdout, to check it can be reached.
@@ -70,6 +74,8 @@ fn main() -> std::process::ExitCode {
             Command::Diff(args) => cli::diff::run(args).await,
             Command::Trigger(args) => cli::trigger::run(args).await,
             Command::CredentialsUpdated(args) => cli::credentials_updated::run(args).await,
+            Command::Credentials(args) => cli::platform_db::credentials(args).await,
+            Command::Db(args) => cli::platform_db::db(args).await,
             Command::HostKey(args) => cli::host_key::run(args).await,
             Command::Collect(args) => cli::collect::run(args).await,
             Command::Normalize(args) => cli::normalize::run(args).await,

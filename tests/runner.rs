@@ -237,6 +237,7 @@ fn enrol(rig: &Rig, n: usize) {
             port: 22,
             policy: policy(),
             credentials: String::new(),
+            known_host_key: None,
         })
         .collect();
     rig.handle.send(Command::Reconcile { devices });

@@ -451,7 +451,10 @@ async fn inventory_lists_every_device() {
         assert_eq!(row.port, d.addr.port());
         assert_eq!(row.tenant.as_str(), d.tenant);
         assert_eq!(row.legacy_algorithms, d.has("legacy-algorithms"));
-        assert_eq!(row.password.resolve().unwrap(), d.password);
+        let confkeep::effects::inventory::LoginSource::File { password, .. } = &row.login else {
+            panic!("{}: not a file login", d.id);
+        };
+        assert_eq!(password.resolve().unwrap(), d.password);
     }
 }
 

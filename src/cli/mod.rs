@@ -12,6 +12,7 @@ pub mod host_key;
 pub mod http;
 pub mod logging;
 pub mod normalize;
+pub mod platform_db;
 pub mod replay;
 pub mod run;
 pub mod sim_devices;

@@ -2,6 +2,10 @@
 //! of the inventory on schedule until SIGTERM/SIGINT, then lets running
 //! attempts finish within the grace and exits 0.
 //!
+//! Without the file but with the platform's `DATABASE_URL` set, the
+//! configuration comes from the platform's environment (see
+//! `DaemonConfig::platform`): a drop-in for its backup scheduler.
+//!
 //! Embedded mode (no `[nats]`): the redb log and snapshot files under
 //! `data_dir`. A bad configuration or inventory stops it before anything
 //! starts, naming the file, line and field.
@@ -21,7 +25,19 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
-    let config = DaemonConfig::load(&args.config)?;
+    let platform = if args.config.exists() {
+        None
+    } else {
+        DaemonConfig::platform(|n| std::env::var(n).ok())?
+    };
+    let config = match platform {
+        Some(c) => {
+            tracing::info!(config = %args.config.display(), "no configuration file: running as the platform's collector from its environment");
+            c
+        }
+        None => DaemonConfig::load(&args.config)?,
+    };
+    crate::daemon::describe_parts(&config);
     if config_holds_credentials(&args.config)
         && let Some(w) = crate::effects::inventory::permission_warning(&args.config)
     {

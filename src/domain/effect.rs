@@ -26,6 +26,8 @@ pub enum Effect {
         /// Who decided to trust it.
         actor: TrustActor,
     },
+    /// A backup verified the trusted host key (the inventory may note when).
+    HostKeyVerified { fingerprint: String },
     /// Remove the trusted host key from the inventory (trust the next one).
     ForgetHostKey,
 }

@@ -87,6 +87,11 @@ pub struct DesiredDevice {
     /// Which credentials the inventory names (an opaque digest, never the
     /// credentials): a change is the operator's fix of a refused login.
     pub credentials: String,
+    /// A host key the inventory already trusts (the platform's column),
+    /// adopted while the device trusts none: recorded as `HostKeyAccepted`
+    /// with the correlation `inventory`, so a platform's fleet keeps the
+    /// keys its poller trusted instead of trusting whatever answers first.
+    pub known_host_key: Option<String>,
 }
 
 /// What a reconcile queued.
@@ -96,6 +101,8 @@ pub struct Reconciled {
     pub enrolled: usize,
     pub retired: usize,
     pub credentials_updated: usize,
+    /// Host keys taken over from the inventory.
+    pub host_keys_adopted: usize,
 }
 
 /// A log that does not fold: the same device's sequence jumped or repeated.
@@ -417,12 +424,18 @@ impl Fleet {
                     && *s.policy == d.policy
             });
             let active = state.is_some_and(|s| s.is_active());
+            let trusts_none = state.is_none_or(|s| !s.is_active() || s.trusted_host_key.is_none());
             let before = self
                 .credentials
                 .insert(d.device.clone(), d.credentials.clone());
             if !up_to_date {
                 done.enrolled += 1;
-                self.enroll(d.device.clone(), d.tenant, d.host, d.port, d.policy);
+                self.enroll(d.device.clone(), d.tenant.clone(), d.host, d.port, d.policy);
+            }
+            if let Some(fingerprint) = d.known_host_key.filter(|_| trusts_none) {
+                done.host_keys_adopted += 1;
+                let event = Event::HostKeyAccepted { fingerprint };
+                self.submit(d.device.clone(), d.tenant, event, Some("inventory".into()));
             }
             if active && before.is_some_and(|b| b != d.credentials) {
                 done.credentials_updated += 1;

@@ -140,6 +140,7 @@ fn reconcile_enrols_retires_and_sees_changed_credentials() {
         port: 22,
         policy: RetryPolicy::default(),
         credentials: credentials.into(),
+        known_host_key: None,
     };
     let done = fleet.reconcile(vec![
         want("a", "192.0.2.1", "v1"),
@@ -313,4 +314,36 @@ fn the_newest_policy_sets_the_slot_count_ours_or_another_writers() {
         again.replay(env).unwrap();
     }
     assert_eq!(again.max_concurrent(), 3);
+}
+
+#[test]
+fn a_host_key_the_inventory_trusts_is_adopted_only_while_none_is_trusted() {
+    let mut fleet = Fleet::new("n1");
+    let mut log = Vec::new();
+    let want = |key: Option<&str>| DesiredDevice {
+        device: id("a"),
+        tenant: tenant(),
+        host: "192.0.2.1".into(),
+        port: 22,
+        policy: RetryPolicy::default(),
+        credentials: "v1".into(),
+        known_host_key: key.map(str::to_owned),
+    };
+    assert_eq!(
+        fleet
+            .reconcile(vec![want(Some("SHA256:k1"))])
+            .host_keys_adopted,
+        1
+    );
+    drain(&mut fleet, 0, &mut log);
+    let adopted = log.last().unwrap();
+    assert_eq!(adopted.event.name(), "host_key_accepted");
+    assert_eq!(adopted.correlation.as_deref(), Some("inventory"));
+    let state = fleet.state(&id("a")).unwrap();
+    assert_eq!(state.trusted_host_key.as_deref(), Some("SHA256:k1"));
+    // Trusted now: a different key in the inventory changes nothing (the
+    // machine's trust moves only by its own rules or an operator).
+    let done = fleet.reconcile(vec![want(Some("SHA256:k2"))]);
+    assert_eq!(done, Reconciled::default());
+    assert!(!fleet.has_submitted());
 }

@@ -487,6 +487,10 @@ impl DeviceState {
                             fingerprint: host_key.clone(),
                             actor: TrustActor::FirstUse,
                         });
+                    } else {
+                        effects.push(Effect::HostKeyVerified {
+                            fingerprint: host_key.clone(),
+                        });
                     }
                     self.failures = 0;
                     self.last_success = Some(at);

@@ -11,10 +11,14 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use crate::domain::machine::major_version;
-use crate::domain::{AttemptRequest, AttemptStage, FailureKind, Learned, Outcome, SkipReason};
+use crate::domain::{
+    AttemptRequest, AttemptStage, DeviceId, FailureKind, Learned, Outcome, SkipReason,
+};
+use crate::effects::credentials::{Login, Secret, Vault};
 use crate::effects::gate::{Gate, GateDecision};
-use crate::effects::inventory::Inventory;
-use crate::effects::runner::{AttemptExecutor, Clock};
+use crate::effects::inventory::postgres::PgInventory;
+use crate::effects::inventory::{Inventory, InventoryDevice, LoginSource};
+use crate::effects::runner::{AttemptExecutor, Clock, HostKeyChange};
 use crate::effects::snapshot::{Snapshot, SnapshotSink};
 use crate::effects::ssh::{CollectFailure, CollectRequest, Collector};
 
@@ -33,6 +37,9 @@ pub struct SshAttempts {
     settings: SshSettings,
     clock: Arc<dyn Clock>,
     collector: Collector,
+    vault: Vault,
+    /// Where trusted host keys are written back (a PostgreSQL inventory).
+    host_keys: Option<PgInventory>,
 }
 
 impl SshAttempts {
@@ -50,8 +57,68 @@ impl SshAttempts {
             settings,
             clock,
             collector: Collector::new(),
+            vault: Vault::default(),
+            host_keys: None,
         }
     }
+
+    /// Write the machine's host-key decisions to this inventory.
+    pub fn with_host_key_store(mut self, inventory: PgInventory) -> Self {
+        self.host_keys = Some(inventory);
+        self
+    }
+
+    /// With what opens the PostgreSQL inventory's sealed logins.
+    pub fn with_vault(mut self, vault: Vault) -> Self {
+        self.vault = vault;
+        self
+    }
+}
+
+/// The device's login, opened for this attempt only; the error names the
+/// inventory field or column that failed (never a secret).
+async fn open_login(device: &InventoryDevice, vault: &Vault) -> Result<Login, String> {
+    match &device.login {
+        LoginSource::File { user, password } => password
+            .resolve()
+            .map(|p| Login {
+                user: user.clone(),
+                secret: Secret::Password(p),
+            })
+            .map_err(|e| format!("credentials of {}: {e}", device.id)),
+        LoginSource::Sealed(sealed) => vault
+            .open(sealed)
+            .await
+            .map_err(|e| format!("credentials of {}: {e}", device.id)),
+    }
+}
+
+/// The collection for `job` with this login (a key login decoded here).
+fn collect_request(
+    job: &AttemptRequest,
+    device: &InventoryDevice,
+    login: Login,
+    settings: &SshSettings,
+) -> Result<CollectRequest, String> {
+    let legacy = settings.legacy_algorithms || device.legacy_algorithms;
+    Ok(match login.secret {
+        Secret::Password(p) => {
+            CollectRequest::for_attempt(job, login.user, p, settings.output_cap, legacy)
+        }
+        Secret::PrivateKey(text) => {
+            let key = russh::keys::decode_secret_key(&text, None).map_err(|e| {
+                format!(
+                    "credentials of {}: the private key does not decode: {e}",
+                    job.device
+                )
+            })?;
+            CollectRequest {
+                password: None,
+                private_key: Some(Arc::new(key)),
+                ..CollectRequest::for_attempt(job, login.user, "", settings.output_cap, legacy)
+            }
+        }
+    })
 }
 
 fn failed(kind: FailureKind, message: impl Into<String>) -> Outcome {
@@ -76,6 +143,34 @@ fn learned(failure: &CollectFailure) -> Learned {
 }
 
 impl AttemptExecutor for SshAttempts {
+    fn host_key(&self, device: &DeviceId, change: HostKeyChange) {
+        let Some(store) = self.host_keys.clone() else {
+            return;
+        };
+        let device = device.clone();
+        tokio::spawn(async move {
+            let written = match &change {
+                HostKeyChange::Trusted {
+                    fingerprint,
+                    verified,
+                } => store.trust_host_key(&device, fingerprint, *verified).await,
+                HostKeyChange::Verified { fingerprint } => {
+                    store.host_key_verified(&device, fingerprint).await
+                }
+                HostKeyChange::Forgotten => store.forget_host_key(&device).await,
+            };
+            match written {
+                Ok(1) => {}
+                Ok(rows) => {
+                    tracing::warn!(device = %device, rows, change = ?change, "host key write-back matched no single inventory row")
+                }
+                Err(e) => {
+                    tracing::warn!(device = %device, error = %e, change = ?change, "host key write-back failed (a later verified backup writes it)")
+                }
+            }
+        });
+    }
+
     fn execute(&self, job: AttemptRequest) -> BoxFuture<'static, Outcome> {
         let device = self
             .inventory
@@ -87,6 +182,7 @@ impl AttemptExecutor for SshAttempts {
         let settings = self.settings.clone();
         let clock = self.clock.clone();
         let collector = self.collector.clone();
+        let vault = self.vault.clone();
         Box::pin(async move {
             let Some(device) = device else {
                 return failed(
@@ -94,14 +190,19 @@ impl AttemptExecutor for SshAttempts {
                     format!("device {} is not in the inventory any more", job.device),
                 );
             };
-            let password = match device.password.resolve() {
-                Ok(p) => p,
-                Err(e) => {
-                    return failed(
-                        FailureKind::Other,
-                        format!("credentials of {}: {e}", job.device),
-                    );
-                }
+            if let Some(problem) = &device.problem {
+                return failed(
+                    FailureKind::Other,
+                    format!("inventory row of {}: {problem}", job.device),
+                );
+            }
+            let login = match open_login(&device, &vault).await {
+                Ok(l) => l,
+                Err(e) => return failed(FailureKind::Other, e),
+            };
+            let request = match collect_request(&job, &device, login, &settings) {
+                Ok(r) => r,
+                Err(e) => return failed(FailureKind::Other, e),
             };
             let started = clock.now();
             let token = format!("{}/{}/{}", job.device, job.attempt, started.as_millis());
@@ -119,13 +220,6 @@ impl AttemptExecutor for SshAttempts {
                 }
                 GateDecision::Proceed(lock) => lock,
             };
-            let request = CollectRequest::for_attempt(
-                &job,
-                device.user.clone(),
-                password,
-                settings.output_cap,
-                settings.legacy_algorithms || device.legacy_algorithms,
-            );
             let result = collector.collect(&request).await;
             let outcome = match result {
                 Err(failure) => {

@@ -22,6 +22,10 @@
 //! [redis]                            # absent: no online gate, no lock
 //! url = "redis://127.0.0.1:6379"
 //!
+//! [postgres]                         # the platform's inventory instead of the file
+//! url = "postgres://collector@db/platform"
+//! refresh_secs = 60
+//!
 //! [ssh]
 //! output_cap_bytes = 16777216
 //! legacy_algorithms = false
@@ -35,6 +39,12 @@
 //! already know: `CONFIG_BACKUP_INTERVAL`, `CONFIG_BACKUP_MAX_CONCURRENT`,
 //! `CONFIG_BACKUP_COMMAND_TIMEOUT` (seconds); plus `CONFKEEP_NATS_URL`,
 //! `CONFKEEP_REDIS_URL`, `CONFKEEP_DATA_DIR`.
+//!
+//! Without a configuration file, [`DaemonConfig::platform`] builds one from
+//! the platform's own environment (`DATABASE_URL`, `NATS_URL`, `REDIS_URL`,
+//! `DEVICE_REFRESH_SECONDS`, …): `confkeep run` is then a drop-in for the
+//! platform's backup scheduler. The credential key and OpenBao's address
+//! and token are read from the environment only (never from a file).
 
 use std::path::{Path, PathBuf};
 
@@ -108,6 +118,20 @@ pub struct RedisConfig {
     pub key_prefix: String,
 }
 
+/// The platform's PostgreSQL inventory.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    pub url: String,
+    /// How often the `devices` table is re-read, in seconds.
+    #[serde(default = "sixty")]
+    pub refresh_secs: u64,
+}
+
+fn sixty() -> u64 {
+    60
+}
+
 /// SSH settings shared by every device.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -165,6 +189,9 @@ pub struct DaemonConfig {
     pub nats: Option<NatsConfig>,
     #[serde(default)]
     pub redis: Option<RedisConfig>,
+    /// The inventory from PostgreSQL (then `inventory` is not read).
+    #[serde(default)]
+    pub postgres: Option<PostgresConfig>,
     #[serde(default)]
     pub ssh: SshConfig,
     #[serde(default)]
@@ -204,6 +231,7 @@ impl Default for DaemonConfig {
             inventory_poll_secs: 2,
             nats: None,
             redis: None,
+            postgres: None,
             ssh: SshConfig::default(),
             policy: RetryPolicy::default(),
         }
@@ -243,9 +271,52 @@ impl DaemonConfig {
             source,
         })?;
         let mut config = DaemonConfig::parse(path, &text)?;
-        config.apply_env(|name| std::env::var(name).ok())?;
+        config.apply_env(&|name| std::env::var(name).ok())?;
         config.check_policy(path)?;
         Ok(config)
+    }
+
+    /// The platform's collector, from its environment alone: inventory from
+    /// `DATABASE_URL` (re-read every `DEVICE_REFRESH_SECONDS`, default 60),
+    /// log and snapshots on `NATS_URL` when set (else embedded under
+    /// `CONFKEEP_DATA_DIR`), gate and lock on `REDIS_URL` when set, and the
+    /// `CONFIG_BACKUP_*` policy overrides. `None` without `DATABASE_URL`.
+    pub fn platform(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<DaemonConfig>, ConfigError> {
+        let set = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let Some(database) = set("DATABASE_URL") else {
+            return Ok(None);
+        };
+        let refresh_secs = match set("DEVICE_REFRESH_SECONDS") {
+            None => sixty(),
+            Some(v) => v.trim().parse().map_err(|_| ConfigError::Env {
+                name: "DEVICE_REFRESH_SECONDS",
+                value: v,
+                unit: "seconds",
+            })?,
+        };
+        let mut config = DaemonConfig {
+            postgres: Some(PostgresConfig {
+                url: database,
+                refresh_secs,
+            }),
+            nats: set("NATS_URL").map(NatsConfig::new),
+            redis: set("REDIS_URL").map(|url| RedisConfig {
+                url,
+                key_prefix: String::new(),
+            }),
+            ..DaemonConfig::default()
+        };
+        config.apply_env(&get)?;
+        config
+            .policy
+            .validate()
+            .map_err(|source| ConfigError::Policy {
+                path: PathBuf::from("(environment)"),
+                source,
+            })?;
+        Ok(Some(config))
     }
 
     /// Parse the text of the file at `path` (no environment overrides):
@@ -299,7 +370,7 @@ impl DaemonConfig {
     }
 
     /// Apply the environment overrides, read through `get`.
-    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    pub fn apply_env(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let number = |name: &'static str, unit: &'static str| -> Result<Option<u64>, ConfigError> {
             match get(name) {
                 None => Ok(None),
@@ -361,7 +432,7 @@ mod tests {
     #[test]
     fn env_overrides_use_the_names_operators_know() {
         let mut c = DaemonConfig::default();
-        c.apply_env(|n| match n {
+        c.apply_env(&|n| match n {
             "CONFIG_BACKUP_INTERVAL" => Some("3600".into()),
             "CONFIG_BACKUP_MAX_CONCURRENT" => Some("25".into()),
             "CONFIG_BACKUP_COMMAND_TIMEOUT" => Some("20".into()),
@@ -372,9 +443,34 @@ mod tests {
         assert_eq!(c.policy.max_concurrent, 25);
         assert_eq!(c.policy.command_timeout_secs, 20);
         let e = c
-            .apply_env(|n| (n == "CONFIG_BACKUP_INTERVAL").then(|| "6h".into()))
+            .apply_env(&|n| (n == "CONFIG_BACKUP_INTERVAL").then(|| "6h".into()))
             .unwrap_err();
         assert!(e.to_string().contains("CONFIG_BACKUP_INTERVAL"), "{e}");
+    }
+
+    #[test]
+    fn the_platforms_environment_alone_makes_a_collector() {
+        let env = |n: &str| match n {
+            "DATABASE_URL" => Some("postgres://collector:pw@db/platform".into()),
+            "NATS_URL" => Some("nats://nats:4222".into()),
+            "REDIS_URL" => Some("redis://redis:6379".into()),
+            "DEVICE_REFRESH_SECONDS" => Some("30".into()),
+            "CONFIG_BACKUP_INTERVAL" => Some("7200".into()),
+            _ => None,
+        };
+        let c = DaemonConfig::platform(env).unwrap().unwrap();
+        assert_eq!(c.postgres.as_ref().unwrap().refresh_secs, 30);
+        assert_eq!(c.nats.as_ref().unwrap().url, "nats://nats:4222");
+        assert_eq!(c.redis.as_ref().unwrap().url, "redis://redis:6379");
+        assert_eq!(c.policy.interval_secs, 7200);
+        assert!(DaemonConfig::platform(|_| None).unwrap().is_none());
+        let e = DaemonConfig::platform(|n| match n {
+            "DATABASE_URL" => Some("postgres://db/p".into()),
+            "DEVICE_REFRESH_SECONDS" => Some("1m".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("DEVICE_REFRESH_SECONDS"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod attempt;
 pub mod config;
+pub mod credentials;
 pub mod gate;
 pub mod inventory;
 pub mod runner;

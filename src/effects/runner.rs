@@ -48,7 +48,7 @@ use crate::domain::health::{Health, Outage};
 use crate::domain::schedule::{PauseNews, PauseReason, PauseSettings};
 use crate::domain::{
     AttemptId, AttemptRequest, DeviceId, Effect, Envelope, Event, Outcome, RequestId, RetryPolicy,
-    TenantId, Timestamp, TriggerReply,
+    TenantId, Timestamp, TriggerReply, TrustActor,
 };
 use crate::store::{AppendError, EventLog, GlobalSeq, Positioned, StoreError};
 
@@ -76,13 +76,25 @@ impl Clock for SystemClock {
     }
 }
 
+/// A host-key decision of the machine, as the inventory is told it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostKeyChange {
+    /// Trusted from now on; `verified` when a backup just saw it (first use).
+    Trusted { fingerprint: String, verified: bool },
+    /// A backup verified the key already trusted.
+    Verified { fingerprint: String },
+    /// The operator reset it: nothing is trusted until the next first use.
+    Forgotten,
+}
+
 /// Performs attempts (gate, lock, SSH, normalize, publish) and says how they
 /// ended. Never fails: every failure is an [`Outcome::Failed`].
 pub trait AttemptExecutor: Send + Sync + 'static {
     fn execute(&self, attempt: AttemptRequest) -> BoxFuture<'static, Outcome>;
-    /// The operator accepted or TOFU trusted a host key: write it back to
-    /// the inventory where the inventory can hold it.
-    fn host_key_trusted(&self, _device: &DeviceId, _fingerprint: Option<&str>) {}
+    /// What the machine decided about a device's host key, for an
+    /// inventory that keeps it (the platform's `ssh_host_key_*` columns).
+    /// The one way those columns are written: from the machine's effects.
+    fn host_key(&self, _device: &DeviceId, _change: HostKeyChange) {}
 }
 
 /// What operators and the inventory ask of the runner.
@@ -518,12 +530,23 @@ impl Runner {
                 }
                 Effect::TrustHostKey { fingerprint, actor } => {
                     tracing::info!(device = %env.device, fingerprint = %fingerprint, by = actor.name(), "host key trusted");
+                    let verified = actor == TrustActor::FirstUse;
+                    self.executor.host_key(
+                        &env.device,
+                        HostKeyChange::Trusted {
+                            fingerprint,
+                            verified,
+                        },
+                    );
+                }
+                Effect::HostKeyVerified { fingerprint } => {
                     self.executor
-                        .host_key_trusted(&env.device, Some(&fingerprint));
+                        .host_key(&env.device, HostKeyChange::Verified { fingerprint });
                 }
                 Effect::ForgetHostKey => {
                     tracing::info!(device = %env.device, "trusted host key forgotten");
-                    self.executor.host_key_trusted(&env.device, None);
+                    self.executor
+                        .host_key(&env.device, HostKeyChange::Forgotten);
                 }
             }
         }

@@ -669,7 +669,9 @@ impl<'a> Harness<'a> {
                     t.replies += 1;
                 }
             }
-            Effect::TrustHostKey { .. } | Effect::ForgetHostKey => {}
+            Effect::TrustHostKey { .. }
+            | Effect::HostKeyVerified { .. }
+            | Effect::ForgetHostKey => {}
         }
     }
 

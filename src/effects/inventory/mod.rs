@@ -14,6 +14,9 @@
 //! legacy_algorithms = false  # SHA-1 kex/MACs and ssh-rsa, for old RouterOS
 //! ```
 //!
+//! The platform's PostgreSQL inventory is the other source
+//! ([`postgres`]): the same [`Inventory`], with sealed logins.
+//!
 //! Every error names the file, the line and the field. A bad file at start-up
 //! stops the daemon; a bad edit while running is reported and the last good
 //! inventory stays in force. Changes become `Enrolled` / `Retired` events.
@@ -26,6 +29,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::domain::{DeviceId, TenantId};
+use crate::effects::credentials::SealedLogin;
+
+pub mod postgres;
 
 /// Where a device's password comes from.
 #[derive(Clone, PartialEq, Eq)]
@@ -83,13 +89,30 @@ pub struct InventoryDevice {
     pub tenant: TenantId,
     pub host: String,
     pub port: u16,
-    pub user: String,
-    pub password: PasswordSource,
+    pub login: LoginSource,
     pub tags: Vec<String>,
     pub legacy_algorithms: bool,
     /// The line of the file where the device's password source is given,
-    /// for errors about it.
+    /// for errors about it (0: not from a file).
     pub password_line: usize,
+    /// The host key the inventory already trusts (the platform's
+    /// `ssh_host_key_fingerprint`), adopted when confkeep trusts none yet.
+    pub known_host_key: Option<String>,
+    /// Why the device cannot be dialed as the inventory gives it (naming
+    /// the column); its attempts fail with this, the others go on.
+    pub problem: Option<String>,
+}
+
+/// How to log in to a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginSource {
+    /// From the inventory file: a user and where the password is.
+    File {
+        user: String,
+        password: PasswordSource,
+    },
+    /// From PostgreSQL: sealed, opened for each attempt (the user is inside).
+    Sealed(SealedLogin),
 }
 
 impl InventoryDevice {
@@ -99,10 +122,14 @@ impl InventoryDevice {
     /// holding them. Not a secret, never recorded.
     pub fn credentials_version(&self) -> String {
         use sha2::{Digest, Sha256};
+        let (user, password) = match &self.login {
+            LoginSource::Sealed(sealed) => return sealed.version(),
+            LoginSource::File { user, password } => (user, password),
+        };
         let mut h = Sha256::new();
-        h.update(self.user.as_bytes());
+        h.update(user.as_bytes());
         h.update([0]);
-        match &self.password {
+        match password {
             PasswordSource::Inline(p) => h.update([b"inline:", p.as_bytes()].concat()),
             PasswordSource::File(f) => {
                 h.update([b"file:", f.as_os_str().as_encoded_bytes()].concat())
@@ -371,11 +398,15 @@ impl Inventory {
                     tenant,
                     host,
                     port,
-                    user: d.user.into_inner(),
-                    password,
+                    login: LoginSource::File {
+                        user: d.user.into_inner(),
+                        password,
+                    },
                     tags: d.tags,
                     legacy_algorithms: d.legacy_algorithms,
                     password_line,
+                    known_host_key: None,
+                    problem: None,
                 },
             );
         }
@@ -389,12 +420,15 @@ impl Inventory {
     /// log in anywhere should say so at start-up, not as failed backups.
     pub fn check_credentials(&self, path: &Path) -> Result<(), InventoryError> {
         for d in self.devices.values() {
-            let field = match d.password {
+            let LoginSource::File { password, .. } = &d.login else {
+                continue;
+            };
+            let field = match password {
                 PasswordSource::Inline(_) => continue,
                 PasswordSource::File(_) => "password_file",
                 PasswordSource::Env(_) => "password_env",
             };
-            if let Err(e) = d.password.resolve() {
+            if let Err(e) = password.resolve() {
                 return Err(InventoryError::Field {
                     path: path.to_owned(),
                     line: d.password_line,
@@ -415,7 +449,10 @@ impl Inventory {
             files.push(inventory_path);
         }
         for d in self.devices.values() {
-            if let PasswordSource::File(f) = &d.password
+            if let LoginSource::File {
+                password: PasswordSource::File(f),
+                ..
+            } = &d.login
                 && !files.contains(&f.as_path())
             {
                 files.push(f);
@@ -471,7 +508,7 @@ tags = ["edge"]
         assert_eq!(edge.port, 2222);
         assert_eq!(edge.tenant.as_str(), "default");
         assert!(inv.has_inline_passwords);
-        assert!(!format!("{:?}", edge.password).contains("s3cret"));
+        assert!(!format!("{:?}", edge.login).contains("s3cret"));
     }
 
     fn err(text: &str) -> String {

@@ -13,19 +13,22 @@ use anyhow::{Context, bail};
 use crate::api::auth::ApiToken;
 use crate::api::serve::{self, ApiListener, Exposure, HttpLimits, HttpSettings};
 use crate::api::{ApiState, router};
-use crate::domain::RetryPolicy;
 use crate::effects::attempt::{SshAttempts, SshSettings};
 use crate::effects::config::DaemonConfig;
 use crate::effects::gate::Gate;
 use crate::effects::inventory::Inventory;
+use crate::effects::inventory::postgres::PgInventory;
 use crate::effects::runner::{
-    Clock, Command, DesiredDevice, RunReport, Runner, RunnerConfig, RunnerHandle, SystemClock,
+    Clock, Command, RunReport, Runner, RunnerConfig, RunnerHandle, SystemClock,
 };
 use crate::effects::snapshot::{JetStreamSnapshots, SnapshotFiles, SnapshotSink};
 use crate::projections::projector::Projector;
 use crate::projections::status::StatusBoard;
 use crate::redact::redact_url;
 use crate::store::{EventLog, StoreConfig};
+
+mod inventory;
+pub use inventory::desired;
 
 /// A started daemon: its handles, and the task that runs it.
 pub struct Daemon {
@@ -84,20 +87,28 @@ fn prometheus() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
         .clone()
 }
 
-/// What the inventory wants the fleet to be, under `policy`.
-pub fn desired(inventory: &Inventory, policy: &RetryPolicy) -> Vec<DesiredDevice> {
-    inventory
-        .devices
-        .values()
-        .map(|d| DesiredDevice {
-            device: d.id.clone(),
-            tenant: d.tenant.clone(),
-            host: d.host.clone(),
-            port: d.port,
-            policy: policy.clone(),
-            credentials: d.credentials_version(),
-        })
-        .collect()
+/// Say at start-up which part is which (credentials redacted).
+pub fn describe_parts(config: &DaemonConfig) {
+    let inventory = match &config.postgres {
+        Some(p) => format!(
+            "PostgreSQL {} (re-read every {} s)",
+            redact_url(&p.url),
+            p.refresh_secs
+        ),
+        None => format!("file {}", config.inventory.display()),
+    };
+    let log = match &config.nats {
+        Some(n) => format!("JetStream on {}", redact_url(&n.url)),
+        None => format!("embedded under {}", config.data_dir.display()),
+    };
+    let gate = match &config.redis {
+        Some(r) => format!("Redis {}", redact_url(&r.url)),
+        None => "none (every device online, no lock)".to_owned(),
+    };
+    let vault = crate::effects::credentials::Vault::from_env(|n| std::env::var(n).ok())
+        .map(|v| v.describe())
+        .unwrap_or_else(|e| e.to_string());
+    tracing::info!(%inventory, %log, %gate, credentials = %vault, "parts");
 }
 
 /// Check that the data directory exists and can be written.
@@ -125,7 +136,20 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         .policy
         .validate()
         .context("the configured policy cannot work")?;
-    let inventory = Inventory::load(&config.inventory)?;
+    let vault = crate::effects::credentials::Vault::from_env(|n| std::env::var(n).ok())
+        .context("cannot open sealed credentials")?;
+    let pg = match &config.postgres {
+        Some(p) => Some(PgInventory::new(&p.url)?),
+        None => None,
+    };
+    // Only a source that was read is reconciled against.
+    let (inventory, first_read) = match &pg {
+        Some(pg) => match inventory::first_pg_read(pg).await {
+            Some(inv) => (inv, true),
+            None => (Inventory::default(), false),
+        },
+        None => (Inventory::load(&config.inventory)?, true),
+    };
     // Bound first: a listener that may not serve stops the start before
     // anything is opened.
     let api_listener = match &config.http_listen {
@@ -183,7 +207,7 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         None => Gate::disabled(),
     };
     let inventory = Arc::new(RwLock::new(inventory));
-    let executor = Arc::new(SshAttempts::new(
+    let mut attempts = SshAttempts::new(
         inventory.clone(),
         gate,
         sink,
@@ -192,7 +216,12 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             legacy_algorithms: config.ssh.legacy_algorithms,
         },
         clock.clone(),
-    ));
+    )
+    .with_vault(vault);
+    if let Some(pg) = &pg {
+        attempts = attempts.with_host_key_store(pg.clone());
+    }
+    let executor = Arc::new(attempts);
     let node = config.node_id();
     let mut runner = Runner::new(
         log.clone(),
@@ -222,7 +251,9 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             .map_err(|_| anyhow::anyhow!("inventory lock poisoned"))?;
         desired(&inv, &config.policy)
     };
-    handle.send(Command::Reconcile { devices: first });
+    if first_read {
+        handle.send(Command::Reconcile { devices: first });
+    }
 
     let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
     let shutdown = async move {
@@ -245,15 +276,26 @@ pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
     }));
 
     let (reloads_tx, inventory_reloads) = tokio::sync::watch::channel(InventoryReloads::default());
-    spawn_inventory_watcher(
-        config.inventory.clone(),
-        config.inventory_poll_secs,
-        config.policy.clone(),
-        inventory,
-        handle.clone(),
-        reloads_tx,
-        stop.subscribe(),
-    );
+    match (&pg, &config.postgres) {
+        (Some(pg), Some(p)) => inventory::spawn_pg_refresher(
+            pg.clone(),
+            Duration::from_secs(p.refresh_secs),
+            config.policy.clone(),
+            inventory,
+            handle.clone(),
+            reloads_tx,
+            stop.subscribe(),
+        ),
+        _ => inventory::spawn_file_watcher(
+            config.inventory.clone(),
+            config.inventory_poll_secs,
+            config.policy.clone(),
+            inventory,
+            handle.clone(),
+            reloads_tx,
+            stop.subscribe(),
+        ),
+    }
 
     let mut api_addr = None;
     if let Some(listener) = api_listener {
@@ -338,77 +380,6 @@ fn spawn_health(
             let now = health.borrow_and_update().clone();
             if let Ok(mut board) = status.lock() {
                 board.set_health(now);
-            }
-        }
-    });
-}
-
-/// Re-read the inventory when the file changes (checked every
-/// `poll_secs`, never when 0) or on SIGHUP. A bad edit is reported with file, line and field, and the last
-/// good inventory stays in force.
-fn spawn_inventory_watcher(
-    path: PathBuf,
-    poll_secs: u64,
-    policy: RetryPolicy,
-    inventory: Arc<RwLock<Inventory>>,
-    runner: RunnerHandle,
-    reloads: tokio::sync::watch::Sender<InventoryReloads>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    // Installed before the task starts: a SIGHUP that arrives early must
-    // reload, not kill the process (its default action).
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    tokio::spawn(async move {
-        let mut last_text = std::fs::read(&path).ok();
-        let mut tick = tokio::time::interval(Duration::from_secs(poll_secs.max(1)));
-        loop {
-            let forced = tokio::select! {
-                _ = tick.tick(), if poll_secs > 0 => false,
-                Some(_) = async { match &mut hup { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
-                _ = stop.changed() => return,
-            };
-            let text = match std::fs::read(&path) {
-                Ok(t) => t,
-                Err(e) => {
-                    if forced {
-                        tracing::error!(inventory = %path.display(), error = %e, "cannot read the inventory; keeping the last good one");
-                    }
-                    continue;
-                }
-            };
-            if !forced && last_text.as_deref() == Some(text.as_slice()) {
-                continue;
-            }
-            last_text = Some(text.clone());
-            let parsed = std::str::from_utf8(&text)
-                .map_err(|e| format!("inventory {}: not UTF-8: {e}", path.display()))
-                .and_then(|t| {
-                    Inventory::parse(&path, t)
-                        .and_then(|inv| inv.check_credentials(&path).map(|()| inv))
-                        .map_err(|e| e.to_string())
-                });
-            match parsed {
-                Ok(new) => {
-                    for w in new.permission_warnings(&path) {
-                        tracing::warn!("{w}");
-                    }
-                    let devices = desired(&new, &policy);
-                    if let Ok(mut inv) = inventory.write() {
-                        *inv = new;
-                    }
-                    tracing::info!(inventory = %path.display(), devices = devices.len(), "inventory reloaded");
-                    // The scheduler decides what changed, credentials
-                    // included (the operator's fix of a refused login).
-                    runner.send(Command::Reconcile { devices });
-                    reloads.send_modify(|r| r.applied += 1);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "inventory change refused; keeping the last good inventory");
-                    reloads.send_modify(|r| {
-                        r.refused += 1;
-                        r.last_error = Some(e);
-                    });
-                }
             }
         }
     });
