@@ -132,12 +132,22 @@ fn check_data_dir(dir: &Path) -> anyhow::Result<()> {
 /// Start the daemon from its configuration. Refuses to start (with the
 /// file, line and field) on a bad inventory; the log must be reachable.
 pub async fn start(config: DaemonConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Daemon> {
+    let vault = crate::effects::credentials::Vault::from_env(|n| std::env::var(n).ok())
+        .context("cannot open sealed credentials")?;
+    start_with_vault(config, clock, vault).await
+}
+
+/// [`start`], with what opens sealed logins given rather than read from
+/// the environment (tests that run side by side, each with its own key).
+pub async fn start_with_vault(
+    config: DaemonConfig,
+    clock: Arc<dyn Clock>,
+    vault: crate::effects::credentials::Vault,
+) -> anyhow::Result<Daemon> {
     config
         .policy
         .validate()
         .context("the configured policy cannot work")?;
-    let vault = crate::effects::credentials::Vault::from_env(|n| std::env::var(n).ok())
-        .context("cannot open sealed credentials")?;
     let pg = match &config.postgres {
         Some(p) => Some(PgInventory::new(&p.url)?),
         None => None,

@@ -1,0 +1,169 @@
+//! `confkeep run` as the platform's collector: its inventory is the
+//! platform's PostgreSQL `devices` table, read as the collector's role, its
+//! logins sealed as the platform seals them. New rows enrol without a
+//! restart, snmp and credential-less rows are left alone, a trusted key is
+//! written back to `ssh_host_key_*`, and a credential changed in the table
+//! reaches the very next attempt (the platform's scheduler needs a restart
+//! for that).
+
+mod common;
+#[path = "platform_box/mod.rs"]
+mod platform_box;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use confkeep::daemon::{self, Daemon};
+use confkeep::domain::{DeviceId, PhaseKind};
+use confkeep::effects::config::{DaemonConfig, PostgresConfig};
+use confkeep::effects::credentials::{LegacyKey, Vault};
+use confkeep::effects::runner::SystemClock;
+use confkeep::projections::status::DeviceStatus;
+use confkeep::testbed::sim_fleet::{FleetSpec, SimDevice, SimFleet};
+use platform_box::{PlatformDb, Row, legacy_key_text, password_login, tenant};
+
+fn phase(rows: &[DeviceStatus], id: &str) -> Option<PhaseKind> {
+    rows.iter().find(|r| r.device == id).map(|r| r.phase)
+}
+
+fn backed_up(rows: &[DeviceStatus], id: &str) -> bool {
+    rows.iter()
+        .any(|r| r.device == id && r.phase == PhaseKind::Idle && r.last_success.is_some())
+}
+
+/// Wait (at most 30 s) until the row's host key columns say `fingerprint`,
+/// verified: the write-back runs beside the log, so the table is polled.
+async fn until_written_back(db: &PlatformDb, id: &str, fingerprint: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = db.host_key(id).await;
+        if now == (Some(fingerprint.to_owned()), true, true) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{id}: host key columns {now:?}, expected {fingerprint} verified"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn start(db: &PlatformDb, dir: &std::path::Path, key: &str) -> Daemon {
+    let config = DaemonConfig {
+        node: Some("platform-test".into()),
+        data_dir: dir.join("data"),
+        postgres: Some(PostgresConfig {
+            url: db.collector_url.clone(),
+            refresh_secs: 1,
+        }),
+        shutdown_grace_secs: 2,
+        policy: common::prompt_policy(),
+        ..DaemonConfig::default()
+    };
+    let vault = Vault {
+        legacy: Some(LegacyKey::parse(key).unwrap()),
+        transit: None,
+    };
+    daemon::start_with_vault(config, Arc::new(SystemClock), vault)
+        .await
+        .expect("daemon")
+}
+
+fn row<'a>(t: &'a str, d: &SimDevice, sealed: Vec<u8>) -> Row<'a> {
+    Row {
+        tenant: t,
+        ip: Some("127.0.0.1"),
+        port: Some(i32::from(d.addr.port())),
+        legacy: Some(sealed),
+        ..Row::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platforms_rows_are_backed_up_and_followed_without_a_restart() {
+    let fleet = SimFleet::start(FleetSpec::generated(3, 12)).await.unwrap();
+    let d = fleet.devices();
+    let db = PlatformDb::new().await;
+    let key_text = legacy_key_text();
+    let key = LegacyKey::parse(&key_text).unwrap();
+    let seal = |d: &SimDevice, pw: &str| key.seal(password_login(&d.user, pw).as_bytes());
+    let t = tenant();
+    let a = db.insert(row(&t, &d[0], seal(&d[0], &d[0].password))).await;
+    let b = db.insert(row(&t, &d[1], seal(&d[1], &d[1].password))).await;
+    let snmp = db
+        .insert(Row {
+            device_type: Some("snmp"),
+            ..row(&t, &d[2], seal(&d[2], &d[2].password))
+        })
+        .await;
+    let bare = db
+        .insert(Row {
+            legacy: None,
+            ..row(&t, &d[2], Vec::new())
+        })
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = start(&db, dir.path(), &key_text).await;
+
+    common::until_rows(&mut daemon, "both routeros rows backed up", |rows| {
+        backed_up(rows, &a) && backed_up(rows, &b)
+    })
+    .await;
+    {
+        let rows: Vec<DeviceStatus> = daemon.status.lock().unwrap().rows().collect();
+        assert_eq!(phase(&rows, &snmp), None, "an snmp row is not backed up");
+        assert_eq!(
+            phase(&rows, &bare),
+            None,
+            "a row without credentials is not"
+        );
+    }
+    // Trust on first use reached the platform's columns.
+    until_written_back(&db, &a, &d[0].host_key_fingerprint).await;
+    until_written_back(&db, &b, &d[1].host_key_fingerprint).await;
+
+    // A new row: enrolled and backed up at the next refresh.
+    let c = db.insert(row(&t, &d[2], seal(&d[2], &d[2].password))).await;
+    common::until_rows(&mut daemon, "the new row backed up", |rows| {
+        backed_up(rows, &c)
+    })
+    .await;
+
+    // The platform writes a wrong password for a: the next attempt uses it
+    // and is refused (blocked, never retried with it)...
+    sqlx::query("UPDATE devices SET encrypted_credentials = $2 WHERE id::text = $1")
+        .bind(&a)
+        .bind(seal(&d[0], "wrong"))
+        .execute(&db.admin)
+        .await
+        .unwrap();
+    let reloads = daemon.inventory_reloads.borrow().applied;
+    while daemon.inventory_reloads.borrow().applied < reloads + 2 {
+        daemon.inventory_reloads.changed().await.unwrap();
+    }
+    let device = DeviceId::parse(&a).unwrap();
+    daemon.runner.trigger(device, "after-rotation".into()).await;
+    common::until_rows(&mut daemon, "a blocked by the wrong password", |rows| {
+        phase(rows, &a) == Some(PhaseKind::AuthBlocked)
+    })
+    .await;
+    // ...and the fix, written in the table, unblocks it without a restart.
+    let before = {
+        let rows: Vec<DeviceStatus> = daemon.status.lock().unwrap().rows().collect();
+        rows.iter()
+            .find(|r| r.device == a)
+            .and_then(|r| r.last_success)
+    };
+    sqlx::query("UPDATE devices SET encrypted_credentials = $2 WHERE id::text = $1")
+        .bind(&a)
+        .bind(seal(&d[0], &d[0].password))
+        .execute(&db.admin)
+        .await
+        .unwrap();
+    common::until_rows(&mut daemon, "a backed up again after the fix", |rows| {
+        rows.iter()
+            .any(|r| r.device == a && r.phase == PhaseKind::Idle && r.last_success > before)
+    })
+    .await;
+    daemon.shutdown().await.unwrap();
+}
