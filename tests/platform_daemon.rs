@@ -34,17 +34,17 @@ fn backed_up(rows: &[DeviceStatus], id: &str) -> bool {
 /// Wait (at most 30 s) until the row's host key columns say `fingerprint`,
 /// verified: the write-back runs beside the log, so the table is polled.
 async fn until_written_back(db: &PlatformDb, id: &str, fingerprint: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let now = db.host_key(id).await;
-        if now == (Some(fingerprint.to_owned()), true, true) {
-            return;
+    let wait = async {
+        loop {
+            if db.host_key(id).await == (Some(fingerprint.to_owned()), true, true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{id}: host key columns {now:?}, expected {fingerprint} verified"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    if tokio::time::timeout(Duration::from_secs(30), wait).await.is_err() {
+        let now = db.host_key(id).await;
+        panic!("{id}: host key columns {now:?}, expected {fingerprint} verified");
     }
 }
 
