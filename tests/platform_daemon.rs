@@ -42,7 +42,10 @@ async fn until_written_back(db: &PlatformDb, id: &str, fingerprint: &str) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
-    if tokio::time::timeout(Duration::from_secs(30), wait).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .is_err()
+    {
         let now = db.host_key(id).await;
         panic!("{id}: host key columns {now:?}, expected {fingerprint} verified");
     }

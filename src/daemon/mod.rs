@@ -207,13 +207,8 @@ pub async fn start_with_vault(
         }
     };
     let gate = match &config.redis {
-        Some(r) => match Gate::connect(&r.url, &r.key_prefix).await {
-            Ok(g) => g,
-            Err(e) => {
-                tracing::warn!(url = %redact_url(&r.url), error = %e, "Redis unreachable: no online gate and no lock (devices are assumed online)");
-                Gate::disabled()
-            }
-        },
+        Some(r) => Gate::connect(&r.url, &r.key_prefix)
+            .with_context(|| format!("[redis] url {} cannot be used", redact_url(&r.url)))?,
         None => Gate::disabled(),
     };
     let inventory = Arc::new(RwLock::new(inventory));
