@@ -31,7 +31,7 @@ async fn the_daemon_runs_on_jetstream_and_resumes_from_it() {
     let mut nats = NatsConfig::new(nats_url());
     nats.stream = format!("EVENTS_{tag}");
     nats.subject_prefix = format!("{tag}.backup.events");
-    nats.snapshot_subject_prefix = format!("{tag}.config.snapshot.create");
+    nats.snapshot_subject = format!("{tag}.config.snapshot.create.{{tenant_id}}.{{device_id}}");
     nats.snapshot_stream = format!("SNAPSHOTS_{tag}");
     let config = DaemonConfig {
         node: Some("js-test".into()),

@@ -4,7 +4,9 @@
 //! restart, snmp and credential-less rows are left alone, a trusted key is
 //! written back to `ssh_host_key_*`, and a credential changed in the table
 //! reaches the very next attempt (the platform's scheduler needs a restart
-//! for that).
+//! for that). Snapshots land in the platform's `DEVICE_EVENTS` stream on
+//! `config.snapshot.create.{device_id}`, read there as the platform's
+//! ingest reads them.
 
 mod common;
 #[path = "platform_box/mod.rs"]
@@ -15,11 +17,12 @@ use std::time::Duration;
 
 use confkeep::daemon::{self, Daemon};
 use confkeep::domain::{DeviceId, PhaseKind};
-use confkeep::effects::config::{DaemonConfig, PostgresConfig};
+use confkeep::effects::config::{DaemonConfig, NatsConfig, PostgresConfig};
 use confkeep::effects::credentials::{LegacyKey, Vault};
 use confkeep::effects::runner::SystemClock;
 use confkeep::projections::status::DeviceStatus;
 use confkeep::testbed::sim_fleet::{FleetSpec, SimDevice, SimFleet};
+use futures::StreamExt;
 use platform_box::{PlatformDb, Row, legacy_key_text, password_login, tenant};
 
 fn phase(rows: &[DeviceStatus], id: &str) -> Option<PhaseKind> {
@@ -169,4 +172,129 @@ async fn the_platforms_rows_are_backed_up_and_followed_without_a_restart() {
     })
     .await;
     daemon.shutdown().await.unwrap();
+}
+
+/// The platform's ingest: the four required fields, or the message is
+/// dropped; the hash is of the text.
+fn ingest(payload: &[u8]) -> Option<(String, String, String)> {
+    let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    let field = |k: &str| v.get(k)?.as_str().map(str::to_owned);
+    let (device, _tenant, hash, text) = (
+        field("device_id")?,
+        field("tenant_id")?,
+        field("sha256_hash")?,
+        field("config_text")?,
+    );
+    (confkeep::domain::normalize::sha256_hex(&text) == hash).then_some((device, hash, text))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_land_in_the_platforms_stream_as_its_ingest_reads_them() {
+    let fleet = SimFleet::start(FleetSpec::generated(2, 21)).await.unwrap();
+    let d = fleet.devices();
+    let db = PlatformDb::new().await;
+    let key_text = legacy_key_text();
+    let key = LegacyKey::parse(&key_text).unwrap();
+    let t = tenant();
+    let mut ids = Vec::new();
+    for dev in d {
+        let sealed = key.seal(password_login(&dev.user, &dev.password).as_bytes());
+        ids.push(db.insert(row(&t, dev, sealed)).await);
+    }
+    // The platform's stream, created as the platform creates it.
+    let tag = format!("P{}", db.name);
+    let nats_url = std::env::var("NATS_URL").expect("NATS_URL (scripts/test starts nats-server)");
+    let js = async_nats::jetstream::new(async_nats::connect(&nats_url).await.unwrap());
+    let platform_stream = format!("DEVICE_EVENTS_{tag}");
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: platform_stream.clone(),
+        subjects: vec![
+            format!("{tag}.config.snapshot.>"),
+            format!("{tag}.device.>"),
+        ],
+        max_age: Duration::from_secs(24 * 3600),
+        max_bytes: 64 * 1024 * 1024,
+        discard: async_nats::jetstream::stream::DiscardPolicy::Old,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut nats = NatsConfig::new(&nats_url);
+    nats.stream = format!("EVENTS_{tag}");
+    nats.subject_prefix = format!("{tag}.backup.events");
+    nats.snapshot_subject = format!("{tag}.config.snapshot.create.{{device_id}}");
+    nats.snapshot_stream = format!("CONFIG_SNAPSHOTS_{tag}");
+    let dir = tempfile::tempdir().unwrap();
+    let config = DaemonConfig {
+        node: Some("platform-stream".into()),
+        data_dir: dir.path().join("data"),
+        postgres: Some(PostgresConfig {
+            url: db.collector_url.clone(),
+            refresh_secs: 60,
+        }),
+        nats: Some(nats.clone()),
+        shutdown_grace_secs: 2,
+        policy: common::prompt_policy(),
+        ..DaemonConfig::default()
+    };
+    let vault = Vault {
+        legacy: Some(LegacyKey::parse(&key_text).unwrap()),
+        transit: None,
+    };
+    let mut daemon = daemon::start_with_vault(config, Arc::new(SystemClock), vault)
+        .await
+        .unwrap();
+    common::until_rows(&mut daemon, "both rows backed up", |rows| {
+        ids.iter().all(|id| backed_up(rows, id))
+    })
+    .await;
+    daemon.shutdown().await.unwrap();
+
+    assert!(
+        js.get_stream(&nats.snapshot_stream).await.is_err(),
+        "no stream of ours where the platform's covers the subject"
+    );
+    let stream = js.get_stream(&platform_stream).await.unwrap();
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap();
+    let mut messages = consumer
+        .fetch()
+        .max_messages(10)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .unwrap();
+    let mut ingested = Vec::new();
+    while let Some(Ok(msg)) = messages.next().await {
+        let (device, hash, _) = ingest(&msg.payload).expect("the ingest keeps the message");
+        assert_eq!(
+            msg.subject.as_str(),
+            format!("{tag}.config.snapshot.create.{device}")
+        );
+        let id = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.to_string());
+        assert_eq!(
+            id,
+            Some(format!("{device}/1")),
+            "the attempt is the message id"
+        );
+        let sim = &d[ids.iter().position(|i| *i == device).unwrap()];
+        assert_eq!(
+            hash,
+            sim.expected_hash(),
+            "the bytes are the normalized export"
+        );
+        ingested.push(device);
+    }
+    ingested.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(ingested, want);
+    let _ = js.delete_stream(&platform_stream).await;
+    let _ = js.delete_stream(&nats.stream).await;
 }

@@ -173,7 +173,7 @@ fn nats(tag: &str) -> NatsConfig {
     let mut nats = NatsConfig::new(nats_url());
     nats.stream = format!("EVENTS_{tag}");
     nats.subject_prefix = format!("{tag}.backup.events");
-    nats.snapshot_subject_prefix = format!("{tag}.config.snapshot.create");
+    nats.snapshot_subject = format!("{tag}.config.snapshot.create.{{device_id}}");
     nats.snapshot_stream = format!("SNAPSHOTS_{tag}");
     nats
 }

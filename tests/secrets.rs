@@ -312,7 +312,7 @@ async fn no_secret_leaves_the_jetstream_daemon() {
         &fleet,
         &format!(
             "[nats]\nurl = \"{url}\"\nstream = \"{events}\"\nsubject_prefix = \"secrets{tag}.events\"\n\
-             snapshot_subject_prefix = \"secrets{tag}.snap\"\nsnapshot_stream = \"{snaps}\"\n"
+             snapshot_subject = \"secrets{tag}.snap.{{device_id}}\"\nsnapshot_stream = \"{snaps}\"\n"
         ),
     );
     let (output, answers) = run_daemon(&run, &fleet).await;

@@ -194,11 +194,10 @@ pub async fn start_with_vault(
             let client = async_nats::connect(&n.url)
                 .await
                 .with_context(|| format!("cannot connect to NATS at {}", redact_url(&n.url)))?;
-            let js = JetStreamSnapshots::new(
-                async_nats::jetstream::new(client),
-                &n.snapshot_subject_prefix,
-            );
-            js.ensure_stream(&n.snapshot_stream).await?;
+            let js =
+                JetStreamSnapshots::new(async_nats::jetstream::new(client), &n.snapshot_subject);
+            let stream = js.ensure_stream(&n.snapshot_stream).await?;
+            tracing::info!(subject = %n.snapshot_subject, %stream, "snapshots published on JetStream");
             (SnapshotSink::JetStream(Box::new(js)), None)
         }
         None => {

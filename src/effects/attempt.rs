@@ -235,6 +235,7 @@ impl AttemptExecutor for SshAttempts {
                         routeros_version: Some(&collected.routeros_version),
                         collected_at: clock.now(),
                         host_key: &collected.host_key,
+                        attempt: job.attempt,
                     };
                     match sink.publish(&snapshot).await {
                         Ok(_) => Outcome::Collected {

@@ -68,10 +68,12 @@ pub struct NatsConfig {
     /// Subjects of the events: `<prefix>.<tenant>.<device>`.
     #[serde(default = "events_prefix")]
     pub subject_prefix: String,
-    /// Snapshots go to `<prefix>.<tenant>.<device>`.
-    #[serde(default = "snapshot_prefix")]
-    pub snapshot_subject_prefix: String,
-    /// The stream created for snapshots when none covers their subjects.
+    /// The subject of a device's snapshots: `{device_id}` and `{tenant_id}`
+    /// are replaced (default: the platform's `config.snapshot.create.{device_id}`).
+    #[serde(default = "snapshot_subject")]
+    pub snapshot_subject: String,
+    /// The stream created for snapshots only when no stream covers their
+    /// subject (the platform's `DEVICE_EVENTS` covers `config.snapshot.>`).
     #[serde(default = "snapshot_stream")]
     pub snapshot_stream: String,
 }
@@ -82,8 +84,8 @@ fn events_stream() -> String {
 fn events_prefix() -> String {
     "backup.events".into()
 }
-fn snapshot_prefix() -> String {
-    "config.snapshot.create".into()
+fn snapshot_subject() -> String {
+    "config.snapshot.create.{device_id}".into()
 }
 fn snapshot_stream() -> String {
     "CONFIG_SNAPSHOTS".into()
@@ -98,7 +100,7 @@ impl NatsConfig {
             max_age_secs: 0,
             stream: events_stream(),
             subject_prefix: events_prefix(),
-            snapshot_subject_prefix: snapshot_prefix(),
+            snapshot_subject: snapshot_subject(),
             snapshot_stream: snapshot_stream(),
         }
     }

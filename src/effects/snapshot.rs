@@ -7,10 +7,12 @@
 //! nothing new. `latest` is a symlink to the newest snapshot of the device,
 //! replaced atomically.
 //!
-//! JetStream: the TOD-compatible event on
-//! `config.snapshot.create.<tenant>.<device>`, acknowledged before the
-//! attempt counts as collected. The config text travels only here, never in
-//! the backup event log.
+//! JetStream: the platform's event on its subject (a template, default
+//! `config.snapshot.create.{device_id}`), published into whatever stream
+//! covers that subject (the platform's `DEVICE_EVENTS`), acknowledged by
+//! the stream before the attempt counts as collected, `Nats-Msg-Id` the
+//! attempt's id so a retried publish is stored once. The config text
+//! travels only here, never in the backup event log.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -31,6 +33,8 @@ pub struct Snapshot<'a> {
     pub routeros_version: Option<&'a str>,
     pub collected_at: Timestamp,
     pub host_key: &'a str,
+    /// The attempt that collected it (`<device>/<attempt>` is the message id).
+    pub attempt: crate::domain::AttemptId,
 }
 
 /// Why a snapshot could not be published (names the place, never the text).
@@ -87,6 +91,7 @@ struct OwnedSnapshot {
     routeros_version: Option<String>,
     collected_at: Timestamp,
     host_key: String,
+    attempt: crate::domain::AttemptId,
 }
 
 impl OwnedSnapshot {
@@ -99,6 +104,7 @@ impl OwnedSnapshot {
             routeros_version: s.routeros_version.map(str::to_owned),
             collected_at: s.collected_at,
             host_key: s.host_key.to_owned(),
+            attempt: s.attempt,
         }
     }
     fn borrow(&self) -> Snapshot<'_> {
@@ -110,6 +116,7 @@ impl OwnedSnapshot {
             routeros_version: self.routeros_version.as_deref(),
             collected_at: self.collected_at,
             host_key: &self.host_key,
+            attempt: self.attempt,
         }
     }
 }
@@ -196,19 +203,23 @@ impl SnapshotFiles {
     }
 }
 
-/// The event TOD's API ingests from `config.snapshot.create.<tenant>.<device>`.
+/// The event the platform's backend ingests: it requires `device_id`,
+/// `tenant_id`, `sha256_hash` and `config_text` (a message missing one is
+/// dropped); `routeros_version` is left out when unknown.
 #[derive(Debug, Serialize)]
 pub struct ConfigSnapshotEvent<'a> {
     pub device_id: &'a str,
     pub tenant_id: &'a str,
-    pub config_text: &'a str,
-    pub sha256_hash: &'a str,
-    pub size_bytes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub routeros_version: Option<&'a str>,
-    pub normalization_version: u32,
-    pub host_key_fingerprint: &'a str,
     /// RFC 3339, UTC.
     pub collected_at: String,
+    /// Hex SHA-256 of `config_text`.
+    pub sha256_hash: &'a str,
+    pub config_text: &'a str,
+    pub normalization_version: u32,
+    pub size_bytes: usize,
+    pub host_key_fingerprint: &'a str,
 }
 
 /// RFC 3339 (UTC, milliseconds) of a timestamp.
@@ -221,50 +232,70 @@ pub fn rfc3339(at: Timestamp) -> String {
 #[derive(Debug, Clone)]
 pub struct JetStreamSnapshots {
     js: async_nats::jetstream::Context,
-    prefix: String,
+    /// With `{device_id}` and `{tenant_id}` to replace.
+    template: String,
 }
 
 impl JetStreamSnapshots {
-    /// Subjects `<prefix>.<tenant>.<device>`; the production prefix is
-    /// `config.snapshot.create`. A stream covering them must exist (TOD's, or
-    /// one created by [`JetStreamSnapshots::ensure_stream`]).
-    pub fn new(js: async_nats::jetstream::Context, prefix: &str) -> Self {
+    /// Snapshots on `template` with `{device_id}` and `{tenant_id}`
+    /// replaced; the platform's is `config.snapshot.create.{device_id}`.
+    pub fn new(js: async_nats::jetstream::Context, template: &str) -> Self {
         JetStreamSnapshots {
             js,
-            prefix: prefix.to_owned(),
+            template: template.to_owned(),
         }
     }
 
-    /// Create a stream for the snapshot subjects if none covers them.
-    pub async fn ensure_stream(&self, name: &str) -> Result<(), PublishError> {
-        let subject = format!("{}.>", self.prefix);
+    /// The subject of one device's snapshots.
+    pub fn subject(&self, tenant: &TenantId, device: &DeviceId) -> String {
+        self.template
+            .replace("{device_id}", device.as_str())
+            .replace("{tenant_id}", tenant.as_str())
+    }
+
+    /// The stream the snapshots will land in: the one that already covers
+    /// their subject (the platform's `DEVICE_EVENTS`), else `name`, created
+    /// for every device's subject. Returns the stream's name.
+    pub async fn ensure_stream(&self, name: &str) -> Result<String, PublishError> {
+        let probe = self
+            .template
+            .replace("{device_id}", "probe")
+            .replace("{tenant_id}", "probe");
+        let fail = |reason: String| PublishError::Nats {
+            subject: probe.clone(),
+            reason,
+        };
+        if let Ok(existing) = self.js.stream_by_subject(probe.clone()).await {
+            return Ok(existing);
+        }
+        let all = self
+            .template
+            .replace("{device_id}", "*")
+            .replace("{tenant_id}", "*");
         self.js
             .get_or_create_stream(async_nats::jetstream::stream::Config {
                 name: name.to_owned(),
-                subjects: vec![subject.clone()],
+                subjects: vec![all],
                 storage: async_nats::jetstream::stream::StorageType::File,
                 ..Default::default()
             })
             .await
-            .map(|_| ())
-            .map_err(|e| PublishError::Nats {
-                subject,
-                reason: e.to_string(),
-            })
+            .map(|_| name.to_owned())
+            .map_err(|e| fail(e.to_string()))
     }
 
     pub async fn publish(&self, s: &Snapshot<'_>) -> Result<Published, PublishError> {
-        let subject = format!("{}.{}.{}", self.prefix, s.tenant, s.device);
+        let subject = self.subject(s.tenant, s.device);
         let event = ConfigSnapshotEvent {
             device_id: s.device.as_str(),
             tenant_id: s.tenant.as_str(),
-            config_text: s.normalized,
-            sha256_hash: s.sha256,
-            size_bytes: s.normalized.len(),
-            routeros_version: s.routeros_version,
-            normalization_version: NORMALIZATION_VERSION,
-            host_key_fingerprint: s.host_key,
+            routeros_version: s.routeros_version.filter(|v| !v.is_empty()),
             collected_at: rfc3339(s.collected_at),
+            sha256_hash: s.sha256,
+            config_text: s.normalized,
+            normalization_version: NORMALIZATION_VERSION,
+            size_bytes: s.normalized.len(),
+            host_key_fingerprint: s.host_key,
         };
         let err = |reason: String| PublishError::Nats {
             subject: subject.clone(),
@@ -274,7 +305,7 @@ impl JetStreamSnapshots {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(
             "Nats-Msg-Id",
-            format!("{}/{}/{}", s.device, s.sha256, s.collected_at).as_str(),
+            format!("{}/{}", s.device, s.attempt).as_str(),
         );
         let ack = self
             .js
@@ -305,6 +336,7 @@ mod tests {
             routeros_version: Some("7.15"),
             collected_at: Timestamp(0),
             host_key: "SHA256:x",
+            attempt: 1,
         };
         let first = files.write(&snap).unwrap();
         assert!(matches!(first, Published::New(_)));
@@ -346,6 +378,7 @@ mod tests {
                 routeros_version: Some("7.15"),
                 collected_at: Timestamp(0),
                 host_key: "SHA256:x",
+                attempt: 1,
             })
             .unwrap_err()
             .to_string();
