@@ -3,7 +3,7 @@
 //! doc; one test per row below).
 //!
 //! The collector never decides a kind where the failure happens: it records
-//! a [`Fault`] (what happened, at which [`Stage`]) and [`classify`] decides.
+//! a [`Symptom`] (what happened, at which [`Stage`]) and [`classify`] decides.
 //! So the retry policy's view of the world (transient or blocking) is
 //! written down once.
 
@@ -41,10 +41,13 @@ impl std::fmt::Display for Stage {
     }
 }
 
-/// What went wrong, before classification. Never holds a password or
+/// What the collector saw go wrong, before classification: the symptom,
+/// which [`classify`] turns into a kind. (Not the testbed's `Fault`, which
+/// is what a simulated device is made to do wrong; a fault shows here as
+/// whatever symptom the collector runs into.) Never holds a password or
 /// config text (device answers are quoted sanitised, see `output`).
 #[derive(Debug)]
-pub enum Fault {
+pub enum Symptom {
     /// The host name did not resolve (or resolved to nothing).
     Resolve { host: String, reason: String },
     /// The TCP connection could not be opened.
@@ -74,26 +77,26 @@ pub enum Fault {
     /// The answer is not a complete export.
     BadExport(BadExport),
     /// RouterOS 6 refused `show-sensitive`, and plain `/export` failed too.
-    V6RetryFailed(Box<Fault>),
+    V6RetryFailed(Box<Symptom>),
     /// An SSH protocol error from russh, at this stage.
     Ssh { stage: Stage, error: russh::Error },
 }
 
-/// The failure kind and an operator-facing message for a fault.
+/// The failure kind and an operator-facing message for a symptom.
 ///
 /// The one place where failures are classified; see the table in the
 /// parent module's doc.
-pub fn classify(fault: &Fault) -> (FailureKind, String) {
-    match fault {
-        Fault::Resolve { host, reason } => (
+pub fn classify(symptom: &Symptom) -> (FailureKind, String) {
+    match symptom {
+        Symptom::Resolve { host, reason } => (
             FailureKind::Unreachable,
             format!("cannot resolve {host:?}: {reason}"),
         ),
-        Fault::Tcp { addr, error } => (
+        Symptom::Tcp { addr, error } => (
             tcp_kind(error),
             format!("cannot connect to {addr}: {error}"),
         ),
-        Fault::Deadline {
+        Symptom::Deadline {
             stage,
             after,
             connected: false,
@@ -105,7 +108,7 @@ pub fn classify(fault: &Fault) -> (FailureKind, String) {
                 after.as_secs_f64()
             ),
         ),
-        Fault::Deadline {
+        Symptom::Deadline {
             stage,
             after,
             connected: true,
@@ -117,7 +120,7 @@ pub fn classify(fault: &Fault) -> (FailureKind, String) {
                 after.as_secs_f64()
             ),
         ),
-        Fault::HostKeyMismatch { presented, trusted } => (
+        Symptom::HostKeyMismatch { presented, trusted } => (
             FailureKind::HostKeyMismatch {
                 presented: presented.clone(),
             },
@@ -125,19 +128,19 @@ pub fn classify(fault: &Fault) -> (FailureKind, String) {
                 "the device presented host key {presented}, not the trusted {trusted}: no password was sent"
             ),
         ),
-        Fault::AuthRejected { methods } => (
+        Symptom::AuthRejected { methods } => (
             FailureKind::AuthFailed,
             format!("the device refused our credentials (it offers: {methods})"),
         ),
-        Fault::NoAuthMethod => (
+        Symptom::NoAuthMethod => (
             FailureKind::AuthFailed,
             "the device offers no authentication method we have credentials for".to_owned(),
         ),
-        Fault::ExecRefused { reason } => (
+        Symptom::ExecRefused { reason } => (
             FailureKind::Other,
             format!("the device would not run the export: {reason}"),
         ),
-        Fault::NoExitStatus {
+        Symptom::NoExitStatus {
             bytes,
             signal: None,
         } => (
@@ -146,19 +149,19 @@ pub fn classify(fault: &Fault) -> (FailureKind, String) {
                 "the output ended without an exit status after {bytes} bytes: a cut-off export"
             ),
         ),
-        Fault::NoExitStatus {
+        Symptom::NoExitStatus {
             bytes,
             signal: Some(signal),
         } => (
             FailureKind::Truncated,
             format!("the export command was killed by signal {signal} after {bytes} bytes"),
         ),
-        Fault::TooLarge { cap } => (
+        Symptom::TooLarge { cap } => (
             FailureKind::TooLarge,
             format!("the output exceeded the cap of {cap} bytes; connection closed"),
         ),
-        Fault::BadExport(bad) => (FailureKind::InvalidOutput, bad.to_string()),
-        Fault::V6RetryFailed(inner) => {
+        Symptom::BadExport(bad) => (FailureKind::InvalidOutput, bad.to_string()),
+        Symptom::V6RetryFailed(inner) => {
             let (kind, message) = classify(inner);
             (
                 kind,
@@ -167,7 +170,7 @@ pub fn classify(fault: &Fault) -> (FailureKind, String) {
                 ),
             )
         }
-        Fault::Ssh { stage, error } => ssh_kind(*stage, error),
+        Symptom::Ssh { stage, error } => ssh_kind(*stage, error),
     }
 }
 
@@ -227,28 +230,28 @@ fn ssh_kind(stage: Stage, error: &russh::Error) -> (FailureKind, String) {
 mod tests {
     use super::*;
 
-    fn kind(fault: Fault) -> FailureKind {
-        classify(&fault).0
+    fn kind(symptom: Symptom) -> FailureKind {
+        classify(&symptom).0
     }
 
     // One test per row of the table in the parent module's doc.
 
     #[test]
     fn row_name_does_not_resolve_is_unreachable() {
-        let fault = Fault::Resolve {
+        let symptom = Symptom::Resolve {
             host: "nowhere.invalid".into(),
             reason: "no such host".into(),
         };
-        assert_eq!(kind(fault), FailureKind::Unreachable);
+        assert_eq!(kind(symptom), FailureKind::Unreachable);
     }
 
     #[test]
     fn row_tcp_refused_is_connection_refused() {
-        let fault = Fault::Tcp {
+        let symptom = Symptom::Tcp {
             addr: "127.0.0.1:1".into(),
             error: io::ErrorKind::ConnectionRefused.into(),
         };
-        assert_eq!(kind(fault), FailureKind::ConnectionRefused);
+        assert_eq!(kind(symptom), FailureKind::ConnectionRefused);
     }
 
     #[test]
@@ -259,23 +262,23 @@ mod tests {
             io::ErrorKind::AddrNotAvailable,
             io::ErrorKind::TimedOut,
         ] {
-            let fault = Fault::Tcp {
+            let symptom = Symptom::Tcp {
                 addr: "192.0.2.1:22".into(),
                 error: error.into(),
             };
-            assert_eq!(kind(fault), FailureKind::Unreachable, "{error:?}");
+            assert_eq!(kind(symptom), FailureKind::Unreachable, "{error:?}");
         }
     }
 
     #[test]
     fn row_deadline_before_tcp_is_unreachable() {
-        let fault = Fault::Deadline {
+        let symptom = Symptom::Deadline {
             stage: Stage::Connect,
             after: Duration::from_secs(3),
             connected: false,
             bytes: 0,
         };
-        assert_eq!(kind(fault), FailureKind::Unreachable);
+        assert_eq!(kind(symptom), FailureKind::Unreachable);
     }
 
     #[test]
@@ -287,13 +290,13 @@ mod tests {
             Stage::Exec,
             Stage::Read,
         ] {
-            let fault = Fault::Deadline {
+            let symptom = Symptom::Deadline {
                 stage,
                 after: Duration::from_secs(3),
                 connected: true,
                 bytes: 10,
             };
-            let (kind, message) = classify(&fault);
+            let (kind, message) = classify(&symptom);
             assert_eq!(kind, FailureKind::Timeout);
             assert!(message.contains(stage.describe()), "{message}");
         }
@@ -301,21 +304,21 @@ mod tests {
 
     #[test]
     fn row_io_timeout_from_the_ssh_layer_is_timeout() {
-        let fault = Fault::Ssh {
+        let symptom = Symptom::Ssh {
             stage: Stage::KeyExchange,
             error: russh::Error::IO(io::ErrorKind::TimedOut.into()),
         };
-        assert_eq!(kind(fault), FailureKind::Timeout);
+        assert_eq!(kind(symptom), FailureKind::Timeout);
     }
 
     #[test]
     fn row_host_key_mismatch_carries_the_presented_key() {
-        let fault = Fault::HostKeyMismatch {
+        let symptom = Symptom::HostKeyMismatch {
             presented: "SHA256:new".into(),
             trusted: "SHA256:old".into(),
         };
         assert_eq!(
-            kind(fault),
+            kind(symptom),
             FailureKind::HostKeyMismatch {
                 presented: "SHA256:new".into()
             }
@@ -324,40 +327,40 @@ mod tests {
 
     #[test]
     fn row_refused_credentials_are_auth_failed() {
-        let fault = Fault::AuthRejected {
+        let symptom = Symptom::AuthRejected {
             methods: "password".into(),
         };
-        assert_eq!(kind(fault), FailureKind::AuthFailed);
-        assert_eq!(kind(Fault::NoAuthMethod), FailureKind::AuthFailed);
+        assert_eq!(kind(symptom), FailureKind::AuthFailed);
+        assert_eq!(kind(Symptom::NoAuthMethod), FailureKind::AuthFailed);
     }
 
     #[test]
     fn row_exec_refused_is_other() {
-        let fault = Fault::ExecRefused {
+        let symptom = Symptom::ExecRefused {
             reason: "channel request failed".into(),
         };
-        assert_eq!(kind(fault), FailureKind::Other);
-        let fault = Fault::Ssh {
+        assert_eq!(kind(symptom), FailureKind::Other);
+        let symptom = Symptom::Ssh {
             stage: Stage::Exec,
             error: russh::Error::ChannelOpenFailure(
                 russh::ChannelOpenFailure::AdministrativelyProhibited,
             ),
         };
-        assert_eq!(kind(fault), FailureKind::Other);
+        assert_eq!(kind(symptom), FailureKind::Other);
     }
 
     #[test]
     fn row_no_exit_status_is_truncated() {
-        let fault = Fault::NoExitStatus {
+        let symptom = Symptom::NoExitStatus {
             bytes: 100,
             signal: None,
         };
-        assert_eq!(kind(fault), FailureKind::Truncated);
-        let fault = Fault::NoExitStatus {
+        assert_eq!(kind(symptom), FailureKind::Truncated);
+        let symptom = Symptom::NoExitStatus {
             bytes: 100,
             signal: Some("KILL".into()),
         };
-        assert_eq!(kind(fault), FailureKind::Truncated);
+        assert_eq!(kind(symptom), FailureKind::Truncated);
     }
 
     #[test]
@@ -367,17 +370,17 @@ mod tests {
             russh::Error::HUP,
             russh::Error::IO(io::ErrorKind::ConnectionReset.into()),
         ] {
-            let fault = Fault::Ssh {
+            let symptom = Symptom::Ssh {
                 stage: Stage::Read,
                 error,
             };
-            assert_eq!(kind(fault), FailureKind::Truncated);
+            assert_eq!(kind(symptom), FailureKind::Truncated);
         }
     }
 
     #[test]
     fn row_output_over_the_cap_is_too_large() {
-        assert_eq!(kind(Fault::TooLarge { cap: 1024 }), FailureKind::TooLarge);
+        assert_eq!(kind(Symptom::TooLarge { cap: 1024 }), FailureKind::TooLarge);
     }
 
     #[test]
@@ -396,24 +399,24 @@ mod tests {
             },
         ];
         for bad in bads {
-            assert_eq!(kind(Fault::BadExport(bad)), FailureKind::InvalidOutput);
+            assert_eq!(kind(Symptom::BadExport(bad)), FailureKind::InvalidOutput);
         }
     }
 
     #[test]
     fn row_v6_retry_failure_keeps_the_retry_kind() {
-        let inner = Fault::NoExitStatus {
+        let inner = Symptom::NoExitStatus {
             bytes: 5,
             signal: None,
         };
-        let (kind, message) = classify(&Fault::V6RetryFailed(Box::new(inner)));
+        let (kind, message) = classify(&Symptom::V6RetryFailed(Box::new(inner)));
         assert_eq!(kind, FailureKind::Truncated);
         assert!(message.contains("RouterOS 6"), "{message}");
     }
 
     #[test]
     fn row_no_common_algorithm_is_other_and_mentions_legacy() {
-        let fault = Fault::Ssh {
+        let symptom = Symptom::Ssh {
             stage: Stage::KeyExchange,
             error: russh::Error::NoCommonAlgo {
                 kind: russh::AlgorithmKind::Kex,
@@ -421,18 +424,18 @@ mod tests {
                 theirs: vec![],
             },
         };
-        let (kind, message) = classify(&fault);
+        let (kind, message) = classify(&symptom);
         assert_eq!(kind, FailureKind::Other);
         assert!(message.contains("legacy"), "{message}");
     }
 
     #[test]
     fn row_not_an_ssh_server_is_other() {
-        let fault = Fault::Ssh {
+        let symptom = Symptom::Ssh {
             stage: Stage::KeyExchange,
             error: russh::Error::Version,
         };
-        assert_eq!(kind(fault), FailureKind::Other);
+        assert_eq!(kind(symptom), FailureKind::Other);
     }
 
     #[test]
@@ -442,16 +445,16 @@ mod tests {
             (Stage::Auth, russh::Error::DecryptionError),
             (Stage::Connect, russh::Error::Inconsistent),
         ] {
-            assert_eq!(kind(Fault::Ssh { stage, error }), FailureKind::Other);
+            assert_eq!(kind(Symptom::Ssh { stage, error }), FailureKind::Other);
         }
     }
 
     #[test]
     fn other_io_errors_at_connect_are_other() {
-        let fault = Fault::Tcp {
+        let symptom = Symptom::Tcp {
             addr: "x".into(),
             error: io::ErrorKind::PermissionDenied.into(),
         };
-        assert_eq!(kind(fault), FailureKind::Other);
+        assert_eq!(kind(symptom), FailureKind::Other);
     }
 }

@@ -37,8 +37,9 @@
 //!
 //! # Classification
 //!
-//! Every failure becomes a [`Fault`] where it happens and a [`FailureKind`]
-//! in one place, [`classify`] (one test per row in `classify.rs`):
+//! Every failure is recorded as a [`Symptom`] where it is seen and becomes a
+//! [`FailureKind`] in one place, [`classify`] (one test per row in
+//! `classify.rs`):
 //!
 //! | what happened | stage | kind |
 //! |---|---|---|
@@ -78,7 +79,7 @@ use russh::{ChannelMsg, Preferred, cipher, kex, mac};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 
-pub use classify::{Fault, Stage, classify};
+pub use classify::{Stage, Symptom, classify};
 use deadline::DeadlineStream;
 use handler::{HandshakeError, HostKeyCheck};
 use reader::Reader;
@@ -351,20 +352,20 @@ impl Collector {
         let result =
             tokio::time::timeout_at(deadline, self.attempt(request, deadline, &progress)).await;
         let finished = now();
-        let fault = match result {
+        let symptom = match result {
             Ok(Ok(mut collected)) => {
                 collected.duration = finished.duration_since(started);
                 return Ok(collected);
             }
-            Ok(Err(fault)) if finished >= deadline && progress.deadline_may_explain(&fault) => {
-                progress.deadline_fault(finished.duration_since(started))
+            Ok(Err(symptom)) if finished >= deadline && progress.deadline_may_explain(&symptom) => {
+                progress.deadline_symptom(finished.duration_since(started))
             }
-            Ok(Err(fault)) => fault,
-            Err(_elapsed) => progress.deadline_fault(finished.duration_since(started)),
+            Ok(Err(symptom)) => symptom,
+            Err(_elapsed) => progress.deadline_symptom(finished.duration_since(started)),
         };
-        let (kind, message) = classify(&fault);
-        let stage = match &fault {
-            Fault::BadExport(_) => Stage::Validate,
+        let (kind, message) = classify(&symptom);
+        let stage = match &symptom {
+            Symptom::BadExport(_) => Stage::Validate,
             _ => progress.stage(),
         };
         let failure = CollectFailure {
@@ -385,7 +386,7 @@ impl Collector {
         request: &CollectRequest,
         deadline: Instant,
         progress: &Progress,
-    ) -> Result<Collected, Fault> {
+    ) -> Result<Collected, Symptom> {
         let first = ExportCommand::for_major(request.routeros_major);
         let answer = self.run_once(request, first, deadline, progress).await?;
         let mut bytes_read = answer.bytes();
@@ -402,10 +403,10 @@ impl Collector {
                     bytes_read += answer.bytes();
                     answer.finish(ExportCommand::Plain, true, bytes_read, progress)
                 };
-                retry.await.map_err(|fault| match fault {
+                retry.await.map_err(|symptom| match symptom {
                     // A deadline is reported as such, not as a failed retry.
-                    Fault::Deadline { .. } => fault,
-                    other => Fault::V6RetryFailed(Box::new(other)),
+                    Symptom::Deadline { .. } => symptom,
+                    other => Symptom::V6RetryFailed(Box::new(other)),
                 })
             }
             ExportCommand::Plain => {
@@ -434,7 +435,7 @@ impl Collector {
         command: ExportCommand,
         deadline: Instant,
         progress: &Progress,
-    ) -> Result<Answer, Fault> {
+    ) -> Result<Answer, Symptom> {
         progress.set_stage(Stage::Connect);
         let tcp = connect_tcp(request).await?;
         progress.connected.store(true, Ordering::Relaxed);
@@ -456,9 +457,9 @@ impl Collector {
                 .await
                 .map_err(|e| match e {
                     HandshakeError::HostKeyMismatch { presented, trusted } => {
-                        Fault::HostKeyMismatch { presented, trusted }
+                        Symptom::HostKeyMismatch { presented, trusted }
                     }
-                    HandshakeError::Ssh(error) => Fault::Ssh {
+                    HandshakeError::Ssh(error) => Symptom::Ssh {
                         stage: Stage::KeyExchange,
                         error,
                     },
@@ -468,7 +469,7 @@ impl Collector {
         let result = authenticate(&mut session, request).await;
         let answer = match result {
             Ok(()) => exec_and_read(&session, request, command, progress).await,
-            Err(fault) => Err(fault),
+            Err(symptom) => Err(symptom),
         };
         // Best effort: the device may already be gone, and the socket stops
         // at the deadline anyway.
@@ -543,12 +544,12 @@ fn ssh_config(legacy: bool) -> client::Config {
 
 /// Resolve the host and open a TCP connection to the first address that
 /// answers.
-async fn connect_tcp(request: &CollectRequest) -> Result<TcpStream, Fault> {
+async fn connect_tcp(request: &CollectRequest) -> Result<TcpStream, Symptom> {
     let addrs: Vec<SocketAddr> = match request.host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, request.port)],
         Err(_) => tokio::net::lookup_host((request.host.as_str(), request.port))
             .await
-            .map_err(|e| Fault::Resolve {
+            .map_err(|e| Symptom::Resolve {
                 host: request.host.clone(),
                 reason: e.to_string(),
             })?
@@ -577,11 +578,11 @@ async fn connect_tcp(request: &CollectRequest) -> Result<TcpStream, Fault> {
         }
     }
     Err(match last_error {
-        Some((addr, error)) => Fault::Tcp {
+        Some((addr, error)) => Symptom::Tcp {
             addr: addr.to_string(),
             error,
         },
-        None => Fault::Resolve {
+        None => Symptom::Resolve {
             host: request.host.clone(),
             reason: "no usable address".to_owned(),
         },
@@ -593,8 +594,8 @@ async fn connect_tcp(request: &CollectRequest) -> Result<TcpStream, Fault> {
 async fn authenticate(
     session: &mut Handle<HostKeyCheck>,
     request: &CollectRequest,
-) -> Result<(), Fault> {
-    let ssh = |error| Fault::Ssh {
+) -> Result<(), Symptom> {
+    let ssh = |error| Symptom::Ssh {
         stage: Stage::Auth,
         error,
     };
@@ -624,9 +625,9 @@ async fn authenticate(
     }
     let Some(password) = &request.password else {
         return Err(if offered.is_empty() {
-            Fault::NoAuthMethod
+            Symptom::NoAuthMethod
         } else {
-            Fault::AuthRejected { methods: offered }
+            Symptom::AuthRejected { methods: offered }
         });
     };
     match session
@@ -640,16 +641,16 @@ async fn authenticate(
         Ok(AuthResult::Failure {
             remaining_methods,
             partial_success: false,
-        }) if remaining_methods.is_empty() && session.is_closed() => Err(Fault::Ssh {
+        }) if remaining_methods.is_empty() && session.is_closed() => Err(Symptom::Ssh {
             stage: Stage::Auth,
             error: russh::Error::Disconnect,
         }),
         Ok(AuthResult::Failure {
             remaining_methods, ..
-        }) => Err(Fault::AuthRejected {
+        }) => Err(Symptom::AuthRejected {
             methods: methods_text(&remaining_methods),
         }),
-        Err(russh::Error::NoAuthMethod) => Err(Fault::NoAuthMethod),
+        Err(russh::Error::NoAuthMethod) => Err(Symptom::NoAuthMethod),
         Err(error) => Err(ssh(error)),
     }
 }
@@ -669,9 +670,9 @@ async fn exec_and_read(
     request: &CollectRequest,
     command: ExportCommand,
     progress: &Progress,
-) -> Result<Answer, Fault> {
+) -> Result<Answer, Symptom> {
     progress.set_stage(Stage::Exec);
-    let ssh = |stage| move |error| Fault::Ssh { stage, error };
+    let ssh = |stage| move |error| Symptom::Ssh { stage, error };
     let mut channel = session
         .channel_open_session()
         .await
@@ -729,9 +730,9 @@ impl Answer {
         stderr: bool,
         cap: usize,
         progress: &Progress,
-    ) -> Result<(), Fault> {
+    ) -> Result<(), Symptom> {
         if self.bytes().saturating_add(data.len()) > cap {
-            return Err(Fault::TooLarge { cap });
+            return Err(Symptom::TooLarge { cap });
         }
         if stderr {
             self.stderr.extend_from_slice(data);
@@ -749,16 +750,16 @@ impl Answer {
         retried: bool,
         bytes_read: usize,
         progress: &Progress,
-    ) -> Result<Collected, Fault> {
+    ) -> Result<Collected, Symptom> {
         progress.set_stage(Stage::Validate);
         let exit_status = self.exit_status.unwrap_or_default();
         let good =
-            output::check(&self.stdout, &self.stderr, exit_status).map_err(Fault::BadExport)?;
+            output::check(&self.stdout, &self.stderr, exit_status).map_err(Symptom::BadExport)?;
         progress.learn_major(good.header.major);
         // `check` proved stdout is UTF-8; this cannot fail, but a device's
         // bytes never justify a panic.
         let export = String::from_utf8(self.stdout).map_err(|e| {
-            Fault::BadExport(output::BadExport::NotAnExport(
+            Symptom::BadExport(output::BadExport::NotAnExport(
                 normalize::NotAnExport::NotText {
                     offset: e.utf8_error().valid_up_to(),
                 },
@@ -820,8 +821,8 @@ impl Progress {
         self.host_key.lock().map(|k| k.clone()).unwrap_or_default()
     }
 
-    fn deadline_fault(&self, after: Duration) -> Fault {
-        Fault::Deadline {
+    fn deadline_symptom(&self, after: Duration) -> Symptom {
+        Symptom::Deadline {
             stage: self.stage(),
             after,
             connected: self.connected.load(Ordering::Relaxed),
@@ -829,12 +830,12 @@ impl Progress {
         }
     }
 
-    /// Whether a fault seen at the deadline may be the deadline's doing (the
+    /// Whether a symptom seen at the deadline may be the deadline's doing (the
     /// socket stops there, which looks like a dropped connection).
-    fn deadline_may_explain(&self, fault: &Fault) -> bool {
+    fn deadline_may_explain(&self, symptom: &Symptom) -> bool {
         matches!(
-            fault,
-            Fault::NoExitStatus { .. } | Fault::Ssh { .. } | Fault::Tcp { .. }
+            symptom,
+            Symptom::NoExitStatus { .. } | Symptom::Ssh { .. } | Symptom::Tcp { .. }
         )
     }
 }
@@ -901,8 +902,8 @@ mod tests {
         let mut answer = Answer::default();
         answer.take(&[b'a'; 10], false, 15, &progress).unwrap();
         answer.take(&[b'a'; 5], true, 15, &progress).unwrap();
-        let fault = answer.take(b"a", false, 15, &progress).unwrap_err();
-        assert!(matches!(fault, Fault::TooLarge { cap: 15 }));
+        let symptom = answer.take(b"a", false, 15, &progress).unwrap_err();
+        assert!(matches!(symptom, Symptom::TooLarge { cap: 15 }));
         assert_eq!(answer.bytes(), 15);
     }
 

@@ -4,7 +4,7 @@
 
 use crate::domain::FailureKind;
 
-use super::{Answer, Collected, ExportCommand, Fault, Progress, Stage, classify};
+use super::{Answer, Collected, ExportCommand, Progress, Stage, Symptom, classify};
 
 /// What a device sent on the exec channel, as the reader sees it (russh's
 /// messages, without russh): the seam the fuzz target drives.
@@ -43,7 +43,7 @@ impl Reader {
         &mut self,
         event: ChannelEvent<'_>,
         progress: &Progress,
-    ) -> Result<std::ops::ControlFlow<()>, Fault> {
+    ) -> Result<std::ops::ControlFlow<()>, Symptom> {
         match event {
             ChannelEvent::Stdout(data) => self.answer.take(data, false, self.cap, progress)?,
             ChannelEvent::Stderr(data) => self.answer.take(data, true, self.cap, progress)?,
@@ -56,7 +56,7 @@ impl Reader {
             ChannelEvent::Failure
                 if self.answer.bytes() == 0 && self.answer.exit_status.is_none() =>
             {
-                return Err(Fault::ExecRefused {
+                return Err(Symptom::ExecRefused {
                     reason: format!("`{}` was refused", self.command.command_line()),
                 });
             }
@@ -67,9 +67,9 @@ impl Reader {
     }
 
     /// The channel ended (closed, or the session went away).
-    pub(super) fn end(self) -> Result<Answer, Fault> {
+    pub(super) fn end(self) -> Result<Answer, Symptom> {
         if self.answer.exit_status.is_none() {
-            return Err(Fault::NoExitStatus {
+            return Err(Symptom::NoExitStatus {
                 bytes: self.answer.bytes(),
                 signal: self.signal,
             });
@@ -99,5 +99,5 @@ pub fn read_transcript(
         let bytes = answer.bytes();
         answer.finish(command, false, bytes, &progress)
     })();
-    read.map_err(|fault| classify(&fault))
+    read.map_err(|symptom| classify(&symptom))
 }
