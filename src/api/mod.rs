@@ -25,6 +25,7 @@
 //! naming the field or device that was wrong.
 
 pub mod auth;
+pub mod nats_trigger;
 pub mod requests;
 pub mod serve;
 

@@ -189,11 +189,13 @@ pub async fn start_with_vault(
         .await
         .with_context(|| format!("cannot open the event log ({})", store_config.describe()))?;
 
+    let mut nats_client = None;
     let (sink, snapshots) = match &config.nats {
         Some(n) => {
             let client = async_nats::connect(&n.url)
                 .await
                 .with_context(|| format!("cannot connect to NATS at {}", redact_url(&n.url)))?;
+            nats_client = Some(client.clone());
             let js =
                 JetStreamSnapshots::new(async_nats::jetstream::new(client), &n.snapshot_subject);
             let stream = js.ensure_stream(&n.snapshot_stream).await?;
@@ -299,6 +301,26 @@ pub async fn start_with_vault(
             reloads_tx,
             stop.subscribe(),
         ),
+    }
+
+    if let (Some(client), Some(n)) = (nats_client, &config.nats) {
+        let service = crate::api::nats_trigger::TriggerService {
+            runner: handle.clone(),
+            status: status.clone(),
+            clock: clock.clone(),
+            wait: trigger_wait(&config),
+            node: node.clone(),
+            requests: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        };
+        let (subject, queue, stop) = (
+            n.trigger_subject.clone(),
+            n.trigger_queue.clone(),
+            stop.subscribe(),
+        );
+        service
+            .start(client, subject.clone(), queue, stop)
+            .await
+            .with_context(|| format!("cannot serve manual triggers on NATS subject {subject}"))?;
     }
 
     let mut api_addr = None;

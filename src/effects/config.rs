@@ -76,6 +76,19 @@ pub struct NatsConfig {
     /// subject (the platform's `DEVICE_EVENTS` covers `config.snapshot.>`).
     #[serde(default = "snapshot_stream")]
     pub snapshot_stream: String,
+    /// Manual triggers (core NATS request-reply, the platform's subject).
+    #[serde(default = "trigger_subject")]
+    pub trigger_subject: String,
+    /// The queue group: one daemon of several answers each trigger.
+    #[serde(default = "trigger_queue")]
+    pub trigger_queue: String,
+}
+
+fn trigger_subject() -> String {
+    "config.backup.trigger".into()
+}
+fn trigger_queue() -> String {
+    "confkeep".into()
 }
 
 fn events_stream() -> String {
@@ -102,6 +115,8 @@ impl NatsConfig {
             subject_prefix: events_prefix(),
             snapshot_subject: snapshot_subject(),
             snapshot_stream: snapshot_stream(),
+            trigger_subject: trigger_subject(),
+            trigger_queue: trigger_queue(),
         }
     }
 }
