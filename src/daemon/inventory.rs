@@ -38,16 +38,46 @@ pub fn desired(inventory: &Inventory, policy: &RetryPolicy) -> Vec<DesiredDevice
         .collect()
 }
 
+/// Where a freshly read inventory goes, whichever source read it: the
+/// executor's copy (logins, problems) and the runner's reconcile.
+pub(super) struct Feed {
+    pub policy: RetryPolicy,
+    pub inventory: Arc<RwLock<Inventory>>,
+    pub runner: RunnerHandle,
+    pub reloads: tokio::sync::watch::Sender<InventoryReloads>,
+}
+
+impl Feed {
+    /// Install `new` and hand the runner the desired fleet; the scheduler
+    /// decides what changed (credentials included: the operator's fix of a
+    /// refused login). Returns how many devices it holds.
+    fn apply(&self, new: Inventory) -> usize {
+        let devices = desired(&new, &self.policy);
+        let count = devices.len();
+        if let Ok(mut inv) = self.inventory.write() {
+            *inv = new;
+        }
+        self.runner.send(Command::Reconcile { devices });
+        self.reloads.send_modify(|r| r.applied += 1);
+        count
+    }
+
+    /// The source could not be read: the last good inventory stays.
+    fn refused(&self, why: String) {
+        self.reloads.send_modify(|r| {
+            r.refused += 1;
+            r.last_error = Some(why);
+        });
+    }
+}
+
 /// Re-read the inventory when the file changes (checked every
 /// `poll_secs`, never when 0) or on SIGHUP. A bad edit is reported with file, line and field, and the last
 /// good inventory stays in force.
 pub(super) fn spawn_file_watcher(
     path: PathBuf,
     poll_secs: u64,
-    policy: RetryPolicy,
-    inventory: Arc<RwLock<Inventory>>,
-    runner: RunnerHandle,
-    reloads: tokio::sync::watch::Sender<InventoryReloads>,
+    feed: Feed,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     // Installed before the task starts: a SIGHUP that arrives early must
@@ -87,22 +117,12 @@ pub(super) fn spawn_file_watcher(
                     for w in new.permission_warnings(&path) {
                         tracing::warn!("{w}");
                     }
-                    let devices = desired(&new, &policy);
-                    if let Ok(mut inv) = inventory.write() {
-                        *inv = new;
-                    }
-                    tracing::info!(inventory = %path.display(), devices = devices.len(), "inventory reloaded");
-                    // The scheduler decides what changed, credentials
-                    // included (the operator's fix of a refused login).
-                    runner.send(Command::Reconcile { devices });
-                    reloads.send_modify(|r| r.applied += 1);
+                    let devices = feed.apply(new);
+                    tracing::info!(inventory = %path.display(), devices, "inventory reloaded");
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "inventory change refused; keeping the last good inventory");
-                    reloads.send_modify(|r| {
-                        r.refused += 1;
-                        r.last_error = Some(e);
-                    });
+                    feed.refused(e);
                 }
             }
         }
@@ -144,10 +164,7 @@ fn say_notes(pg: &PgInventory, notes: &ReadNotes, devices: usize) {
 pub(super) fn spawn_pg_refresher(
     pg: PgInventory,
     every: Duration,
-    policy: RetryPolicy,
-    inventory: Arc<RwLock<Inventory>>,
-    runner: RunnerHandle,
-    reloads: tokio::sync::watch::Sender<InventoryReloads>,
+    feed: Feed,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     tokio::spawn(async move {
@@ -171,22 +188,14 @@ pub(super) fn spawn_pg_refresher(
                         say_notes(&pg, &notes, new.devices.len());
                         last_notes = Some(notes);
                     }
-                    let devices = desired(&new, &policy);
-                    if let Ok(mut inv) = inventory.write() {
-                        *inv = new;
-                    }
-                    runner.send(Command::Reconcile { devices });
-                    reloads.send_modify(|r| r.applied += 1);
+                    feed.apply(new);
                 }
                 Err(e) => {
                     if !down {
                         tracing::error!(error = %e, "cannot read the PostgreSQL inventory; keeping the last good one");
                         down = true;
                     }
-                    reloads.send_modify(|r| {
-                        r.refused += 1;
-                        r.last_error = Some(e.to_string());
-                    });
+                    feed.refused(e.to_string());
                 }
             }
         }

@@ -282,23 +282,23 @@ pub async fn start_with_vault(
     }));
 
     let (reloads_tx, inventory_reloads) = tokio::sync::watch::channel(InventoryReloads::default());
+    let feed = inventory::Feed {
+        policy: config.policy.clone(),
+        inventory,
+        runner: handle.clone(),
+        reloads: reloads_tx,
+    };
     match (&pg, &config.postgres) {
         (Some(pg), Some(p)) => inventory::spawn_pg_refresher(
             pg.clone(),
             Duration::from_secs(p.refresh_secs),
-            config.policy.clone(),
-            inventory,
-            handle.clone(),
-            reloads_tx,
+            feed,
             stop.subscribe(),
         ),
         _ => inventory::spawn_file_watcher(
             config.inventory.clone(),
             config.inventory_poll_secs,
-            config.policy.clone(),
-            inventory,
-            handle.clone(),
-            reloads_tx,
+            feed,
             stop.subscribe(),
         ),
     }
