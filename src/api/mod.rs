@@ -19,7 +19,7 @@
 //! | POST | `/v1/devices/{id}/credentials-updated` | 202: leave `AuthBlocked` |
 //! | POST | `/v1/devices/{id}/host-key/reset` | 202: forget the trusted key, trust the next |
 //! | POST | `/v1/devices/{id}/host-key/accept` `{"fingerprint": "SHA256:…"}` | 202: trust this key |
-//! | GET | `/metrics` | Prometheus text |
+//! | GET | `/metrics` | Prometheus text (also alone on `metrics_listen`, see [`scrape`]) |
 //!
 //! Every error is JSON: `{"code": "...", "error": "..."}`, the message
 //! naming the field or device that was wrong.
@@ -27,6 +27,7 @@
 pub mod auth;
 pub mod nats_trigger;
 pub mod requests;
+pub mod scrape;
 pub mod serve;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,7 +61,7 @@ pub struct ApiState {
     pub clock: Arc<dyn Clock>,
     /// How long a trigger waits for its attempt before answering "timeout".
     pub trigger_timeout: Duration,
-    pub prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    pub scrape: scrape::Scrape,
     pub node: String,
     pub requests: Arc<AtomicU64>,
 }
@@ -412,12 +413,5 @@ async fn host_key_accept(
 }
 
 async fn metrics_text(State(s): State<ApiState>) -> Response {
-    match &s.prometheus {
-        Some(h) => h.render().into_response(),
-        None => error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "metrics are not enabled",
-        ),
-    }
+    s.scrape.render()
 }

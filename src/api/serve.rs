@@ -76,8 +76,9 @@ pub struct HttpSettings {
 /// Why the API cannot listen as configured.
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
-    #[error("cannot listen on {listen} (http_listen): {source}")]
+    #[error("cannot listen on {listen} ({field}): {source}")]
     Bind {
+        field: &'static str,
         listen: String,
         source: std::io::Error,
     },
@@ -156,16 +157,7 @@ pub async fn bind(settings: &HttpSettings) -> Result<ApiListener, ListenError> {
         Some(files) => Some(load_tls(files)?),
         None => None,
     };
-    let listener = TcpListener::bind(&settings.listen)
-        .await
-        .map_err(|source| ListenError::Bind {
-            listen: settings.listen.clone(),
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| ListenError::Bind {
-        listen: settings.listen.clone(),
-        source,
-    })?;
+    let (listener, addr) = bind_tcp("http_listen", &settings.listen).await?;
     let exposure = exposure(
         addr,
         settings.token.is_some(),
@@ -181,6 +173,42 @@ pub async fn bind(settings: &HttpSettings) -> Result<ApiListener, ListenError> {
             loopback: exposure == Exposure::Loopback,
         },
         limits: settings.limits,
+        exposure,
+    })
+}
+
+async fn bind_tcp(
+    field: &'static str,
+    listen: &str,
+) -> Result<(TcpListener, SocketAddr), ListenError> {
+    let failed = |source| ListenError::Bind {
+        field,
+        listen: listen.to_owned(),
+        source,
+    };
+    let listener = TcpListener::bind(listen).await.map_err(failed)?;
+    let addr = listener.local_addr().map_err(failed)?;
+    Ok((listener, addr))
+}
+
+/// Bind the Prometheus listener (`metrics_listen`): plain HTTP, no token,
+/// anywhere, because what it serves changes nothing and holds no secret.
+pub async fn bind_metrics(listen: &str, limits: HttpLimits) -> Result<ApiListener, ListenError> {
+    let (listener, addr) = bind_tcp("metrics_listen", listen).await?;
+    let exposure = if addr.ip().is_loopback() {
+        Exposure::Loopback
+    } else {
+        Exposure::NetworkPlaintext
+    };
+    Ok(ApiListener {
+        listener,
+        tls: None,
+        access: Access {
+            token: None,
+            public_reads: true,
+            loopback: exposure == Exposure::Loopback,
+        },
+        limits,
         exposure,
     })
 }

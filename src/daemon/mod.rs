@@ -37,6 +37,8 @@ pub struct Daemon {
     pub log: Arc<dyn EventLog>,
     /// Where the HTTP API listens, if it does.
     pub api_addr: Option<std::net::SocketAddr>,
+    /// Where Prometheus scrapes (`metrics_listen`), if anywhere.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub data_dir: PathBuf,
     pub snapshots: Option<SnapshotFiles>,
     pub replayed_events: u64,
@@ -80,7 +82,13 @@ fn prometheus() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
         OnceLock::new();
     HANDLE
         .get_or_init(|| {
+            use crate::projections::metrics::{DURATION, DURATION_BUCKETS};
             metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(DURATION.to_owned()),
+                    &DURATION_BUCKETS,
+                )
+                .ok()?
                 .install_recorder()
                 .ok()
         })
@@ -164,6 +172,10 @@ pub async fn start_with_vault(
     // anything is opened.
     let api_listener = match &config.http_listen {
         Some(listen) => Some(bind_api(&config, listen).await?),
+        None => None,
+    };
+    let metrics_listener = match &config.metrics_listen {
+        Some(listen) => Some(serve::bind_metrics(listen, HttpLimits::default()).await?),
         None => None,
     };
     for w in inventory.permission_warnings(&config.inventory) {
@@ -323,6 +335,25 @@ pub async fn start_with_vault(
             .with_context(|| format!("cannot serve manual triggers on NATS subject {subject}"))?;
     }
 
+    let scrape = crate::api::scrape::Scrape {
+        status: status.clone(),
+        clock: clock.clone(),
+        prometheus: prom,
+    };
+    let metrics_addr = match metrics_listener {
+        Some(listener) => {
+            let addr = listener.local_addr();
+            let app = crate::api::scrape::router(scrape.clone(), listener.limits);
+            let mut stop_http = stop.subscribe();
+            tracing::info!(addr = ?addr, exposure = ?listener.exposure, "Prometheus metrics listening (/metrics, /healthz; no token, nothing that changes state)");
+            tokio::spawn(listener.serve(app, async move {
+                let _ = stop_http.changed().await;
+            }));
+            addr
+        }
+        None => None,
+    };
+
     let mut api_addr = None;
     if let Some(listener) = api_listener {
         api_addr = listener.local_addr();
@@ -332,7 +363,7 @@ pub async fn start_with_vault(
             log: log.clone(),
             clock: clock.clone(),
             trigger_timeout: trigger_wait(&config),
-            prometheus: prom,
+            scrape,
             node: node.clone(),
             requests: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         };
@@ -349,6 +380,7 @@ pub async fn start_with_vault(
         status,
         log,
         api_addr,
+        metrics_addr,
         data_dir: config.data_dir.clone(),
         snapshots,
         replayed_events,

@@ -6,6 +6,7 @@
 //! data_dir = "/var/lib/confkeep"     # embedded log and snapshot files
 //! inventory = "inventory.toml"       # relative to this file
 //! http_listen = "127.0.0.1:9180"     # status, history, metrics, triggers
+//! metrics_listen = "0.0.0.0:9091"    # only /metrics and /healthz, no token
 //! api_token_file = "api-token"       # mode 600; or CONFKEEP_API_TOKEN
 //! api_public_reads = false           # off loopback, reads need the token too
 //! http_tls_cert = "api.crt"          # TLS for the API (PEM)
@@ -37,8 +38,8 @@
 //!
 //! Environment overrides use the names operators of the platform we replace
 //! already know: `CONFIG_BACKUP_INTERVAL`, `CONFIG_BACKUP_MAX_CONCURRENT`,
-//! `CONFIG_BACKUP_COMMAND_TIMEOUT` (seconds); plus `CONFKEEP_NATS_URL`,
-//! `CONFKEEP_REDIS_URL`, `CONFKEEP_DATA_DIR`.
+//! `CONFIG_BACKUP_COMMAND_TIMEOUT` (seconds), `METRICS_LISTEN`; plus
+//! `CONFKEEP_NATS_URL`, `CONFKEEP_REDIS_URL`, `CONFKEEP_DATA_DIR`.
 //!
 //! Without a configuration file, [`DaemonConfig::platform`] builds one from
 //! the platform's own environment (`DATABASE_URL`, `NATS_URL`, `REDIS_URL`,
@@ -167,6 +168,9 @@ impl Default for SshConfig {
     }
 }
 
+/// Where the platform's Prometheus scrapes its collector.
+pub const PLATFORM_METRICS_LISTEN: &str = "0.0.0.0:9091";
+
 /// The daemon's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -179,6 +183,11 @@ pub struct DaemonConfig {
     pub inventory: PathBuf,
     #[serde(default)]
     pub http_listen: Option<String>,
+    /// A listener for Prometheus alone (`/metrics`, `/healthz`): nothing on
+    /// it changes state, so it needs no token and may face the network.
+    /// The platform scrapes port 9091, the default without a config file.
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
     /// A file holding the API token (mode 600); `CONFKEEP_API_TOKEN` instead.
     #[serde(default)]
     pub api_token_file: Option<PathBuf>,
@@ -238,6 +247,7 @@ impl Default for DaemonConfig {
             data_dir: default_data_dir(),
             inventory: default_inventory(),
             http_listen: None,
+            metrics_listen: None,
             api_token_file: None,
             api_public_reads: false,
             http_tls_cert: None,
@@ -323,6 +333,7 @@ impl DaemonConfig {
                 url,
                 key_prefix: String::new(),
             }),
+            metrics_listen: Some(PLATFORM_METRICS_LISTEN.to_owned()),
             ..DaemonConfig::default()
         };
         config.apply_env(&get)?;
@@ -407,6 +418,10 @@ impl DaemonConfig {
         if let Some(v) = number("CONFIG_BACKUP_COMMAND_TIMEOUT", "seconds")? {
             self.policy.command_timeout_secs = v;
         }
+        if let Some(listen) = get("METRICS_LISTEN") {
+            // Empty: no metrics listener.
+            self.metrics_listen = Some(listen.trim().to_owned()).filter(|l| !l.is_empty());
+        }
         if let Some(url) = get("CONFKEEP_NATS_URL").filter(|s| !s.is_empty()) {
             match &mut self.nats {
                 Some(n) => n.url = url,
@@ -480,6 +495,14 @@ mod tests {
         assert_eq!(c.nats.as_ref().unwrap().url, "nats://nats:4222");
         assert_eq!(c.redis.as_ref().unwrap().url, "redis://redis:6379");
         assert_eq!(c.policy.interval_secs, 7200);
+        assert_eq!(c.metrics_listen.as_deref(), Some("0.0.0.0:9091"));
+        let local = DaemonConfig::platform(|n| match n {
+            "METRICS_LISTEN" => Some("127.0.0.1:0".into()),
+            other => env(other),
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(local.metrics_listen.as_deref(), Some("127.0.0.1:0"));
         assert!(DaemonConfig::platform(|_| None).unwrap().is_none());
         let e = DaemonConfig::platform(|n| match n {
             "DATABASE_URL" => Some("postgres://db/p".into()),

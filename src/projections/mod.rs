@@ -7,6 +7,7 @@
 //! fed by the runner: what any writer appends is seen the same way. The
 //! CLI folds a replay into the same board.
 
+pub mod blocked_ticks;
 pub mod metrics;
 pub mod projector;
 pub mod status;

@@ -18,9 +18,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::health::Health;
 use crate::domain::{
-    DeviceId, DeviceState, Envelope, Event, Outcome, PhaseKind, Shared, Timestamp, step,
+    DeviceId, DeviceState, Envelope, Event, Outcome, PhaseKind, Shared, SkipReason, Timestamp, step,
 };
 use crate::store::GlobalSeq;
+
+use super::blocked_ticks::{Block, BlockedTicks};
 
 /// What an operator sees for one device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,9 +104,20 @@ pub struct Change {
     /// The phase the device left (`None`: the device is new to the board).
     pub left: Option<PhaseKind>,
     pub entered: PhaseKind,
-    /// `config_backup_total`'s status of a finished attempt, and its
-    /// duration when it collected.
-    pub finished: Option<(&'static str, Option<f64>)>,
+    /// A finished attempt: `mikrotik_config_backup_total`'s status, the
+    /// failure's kind (`None` unless it failed), and the duration when it
+    /// collected.
+    pub finished: Option<Finished>,
+}
+
+/// A finished attempt as the metrics count it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Finished {
+    /// `success`, `error`, `skipped` (lock held) or `skipped_offline`.
+    pub status: &'static str,
+    /// Why it failed (`auth`, `timeout`, …), when it did.
+    pub failure: Option<&'static str>,
+    pub seconds: Option<f64>,
 }
 
 /// One device as folded.
@@ -124,8 +137,9 @@ const PROBLEMS_KEPT: usize = 20;
 pub struct StatusBoard {
     devices: BTreeMap<DeviceId, Folded>,
     phases: [usize; PhaseKind::ALL.len()],
-    /// Finished attempts by `config_backup_total` status.
+    /// Finished attempts by `mikrotik_config_backup_total` status.
     finished: BTreeMap<&'static str, u64>,
+    blocked: BlockedTicks,
     succeeded: u64,
     failed: u64,
     skipped: u64,
@@ -140,13 +154,25 @@ fn index(p: PhaseKind) -> usize {
     PhaseKind::ALL.iter().position(|q| *q == p).unwrap_or(0)
 }
 
-/// `config_backup_total`'s status of an outcome, and the seconds it took
-/// when it collected.
-fn finished(outcome: &Outcome) -> (&'static str, Option<f64>) {
-    match outcome {
-        Outcome::Collected { duration_ms, .. } => ("success", Some(*duration_ms as f64 / 1000.0)),
-        Outcome::Skipped { .. } => ("skipped", None),
-        Outcome::Failed { kind, .. } => (kind.name(), None),
+/// How the platform's `mikrotik_config_backup_total` counts an outcome: a
+/// lock held elsewhere is its plain `skipped`.
+fn finished(outcome: &Outcome) -> Finished {
+    let (status, failure, seconds) = match outcome {
+        Outcome::Collected { duration_ms, .. } => {
+            ("success", None, Some(*duration_ms as f64 / 1000.0))
+        }
+        Outcome::Skipped {
+            reason: SkipReason::Offline,
+        } => ("skipped_offline", None, None),
+        Outcome::Skipped {
+            reason: SkipReason::LockHeld,
+        } => ("skipped", None, None),
+        Outcome::Failed { kind, .. } => ("error", Some(kind.name()), None),
+    };
+    Finished {
+        status,
+        failure,
+        seconds,
     }
 }
 
@@ -198,6 +224,9 @@ impl StatusBoard {
             self.phases[index(left)] -= 1;
         }
         self.phases[index(entered)] += 1;
+        let interval_ms = folded.state.policy.interval_secs.saturating_mul(1000);
+        self.blocked
+            .moved(&env.device, left, entered, env.at, interval_ms);
         let finished = match &env.event {
             Event::AttemptFinished { outcome, .. } => Some(self.count_outcome(outcome)),
             _ => None,
@@ -209,15 +238,15 @@ impl StatusBoard {
         })
     }
 
-    fn count_outcome(&mut self, outcome: &Outcome) -> (&'static str, Option<f64>) {
+    fn count_outcome(&mut self, outcome: &Outcome) -> Finished {
         match outcome {
             Outcome::Collected { .. } => self.succeeded += 1,
             Outcome::Failed { .. } => self.failed += 1,
             Outcome::Skipped { .. } => self.skipped += 1,
         }
-        let (status, seconds) = finished(outcome);
-        *self.finished.entry(status).or_default() += 1;
-        (status, seconds)
+        let done = finished(outcome);
+        *self.finished.entry(done.status).or_default() += 1;
+        done
     }
 
     /// A record at `global` that did not decode: kept as a problem, its
@@ -270,9 +299,15 @@ impl StatusBoard {
         (self.succeeded, self.failed, self.skipped)
     }
 
-    /// Finished attempts per `config_backup_total` status.
+    /// Finished attempts per `mikrotik_config_backup_total` status.
     pub fn finished(&self) -> &BTreeMap<&'static str, u64> {
         &self.finished
+    }
+
+    /// The ticks the platform's scheduler would have skipped by `now` for
+    /// devices in `block` (see [`BlockedTicks`]).
+    pub fn blocked_ticks(&self, block: Block, now: Timestamp) -> u64 {
+        self.blocked.total(block, now)
     }
 
     /// Devices currently in `phase`.
