@@ -165,6 +165,7 @@ fn device_log(d: usize, per_device: usize, rng: &mut ChaCha8Rng, mix: &mut Mix) 
                                 host_key: if o < 848 { KEY } else { OTHER_KEY }.into(),
                                 duration_ms: 800,
                                 routeros_version: Some("7.15.3".into()),
+                                stored_apart: None,
                             }
                         }
                         850..940 => {

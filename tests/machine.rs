@@ -85,6 +85,7 @@ fn collected(key: &str) -> Outcome {
         host_key: key.into(),
         duration_ms: 800,
         routeros_version: Some("7.15.3".into()),
+        stored_apart: None,
     }
 }
 

@@ -188,9 +188,37 @@ fn ingest(payload: &[u8]) -> Option<(String, String, String)> {
     (confkeep::domain::normalize::sha256_hex(&text) == hash).then_some((device, hash, text))
 }
 
+/// A snapshot event over `max_payload`: no `config_text`, a `config_object`
+/// naming the object whose bytes hash to `sha256_hash`.
+async fn by_reference(
+    objects: &async_nats::jetstream::object_store::ObjectStore,
+    payload: &[u8],
+) -> (String, String) {
+    use tokio::io::AsyncReadExt;
+    let v: serde_json::Value = serde_json::from_slice(payload).unwrap();
+    assert!(v.get("config_text").is_none(), "the text travels once");
+    let hash = v["sha256_hash"].as_str().unwrap().to_owned();
+    let object = &v["config_object"];
+    assert_eq!(object["sha256"].as_str(), Some(hash.as_str()));
+    let mut text = String::new();
+    objects
+        .get(object["name"].as_str().unwrap())
+        .await
+        .unwrap()
+        .read_to_string(&mut text)
+        .await
+        .unwrap();
+    assert_eq!(object["size"].as_u64(), Some(text.len() as u64));
+    assert_eq!(confkeep::domain::normalize::sha256_hex(&text), hash);
+    (v["device_id"].as_str().unwrap().to_owned(), hash)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_land_in_the_platforms_stream_as_its_ingest_reads_them() {
-    let fleet = SimFleet::start(FleetSpec::generated(2, 21)).await.unwrap();
+    let mut spec = FleetSpec::generated(3, 21);
+    // Over the server's max_payload (1 MiB by default): the object store.
+    spec.devices[2].export_bytes = 1_300_000;
+    let fleet = SimFleet::start(spec).await.unwrap();
     let d = fleet.devices();
     let db = PlatformDb::new().await;
     let key_text = legacy_key_text();
@@ -224,6 +252,7 @@ async fn snapshots_land_in_the_platforms_stream_as_its_ingest_reads_them() {
     nats.subject_prefix = format!("{tag}.backup.events");
     nats.snapshot_subject = format!("{tag}.config.snapshot.create.{{device_id}}");
     nats.snapshot_stream = format!("CONFIG_SNAPSHOTS_{tag}");
+    nats.snapshot_objects = format!("OBJECTS_{tag}");
     let dir = tempfile::tempdir().unwrap();
     let config = DaemonConfig {
         node: Some("platform-stream".into()),
@@ -244,10 +273,29 @@ async fn snapshots_land_in_the_platforms_stream_as_its_ingest_reads_them() {
     let mut daemon = daemon::start_with_vault(config, Arc::new(SystemClock), vault)
         .await
         .unwrap();
-    common::until_rows(&mut daemon, "both rows backed up", |rows| {
+    common::until_rows(&mut daemon, "every row backed up", |rows| {
         ids.iter().all(|id| backed_up(rows, id))
     })
     .await;
+    let big = DeviceId::parse(&ids[2]).unwrap();
+    let apart = daemon.status.lock().unwrap().get(&big).unwrap().stored_apart;
+    let apart = apart.expect("the big config's row says it is stored apart");
+    assert!(apart.message_bytes > apart.max_payload && apart.over_by() > 200_000, "{apart:?}");
+    assert_eq!(apart.object, format!("OBJECTS_{tag}/{t}/{big}/{}", d[2].expected_hash()));
+    let history = daemon.log.device_history(&big);
+    let collected: Vec<_> = history
+        .filter_map(|e| async move {
+            match e.unwrap().event {
+                confkeep::domain::Event::AttemptFinished {
+                    outcome: confkeep::domain::Outcome::Collected { stored_apart, .. },
+                    ..
+                } => Some(stored_apart),
+                _ => None,
+            }
+        })
+        .collect()
+        .await;
+    assert_eq!(collected, [Some(apart.clone())], "the history records it");
     daemon.shutdown().await.unwrap();
 
     assert!(
@@ -267,8 +315,12 @@ async fn snapshots_land_in_the_platforms_stream_as_its_ingest_reads_them() {
         .await
         .unwrap();
     let mut ingested = Vec::new();
+    let objects = js.get_object_store(&nats.snapshot_objects).await.unwrap();
     while let Some(Ok(msg)) = messages.next().await {
-        let (device, hash, _) = ingest(&msg.payload).expect("the ingest keeps the message");
+        let (device, hash) = match ingest(&msg.payload) {
+            Some((device, hash, _)) => (device, hash),
+            None => by_reference(&objects, &msg.payload).await,
+        };
         assert_eq!(
             msg.subject.as_str(),
             format!("{tag}.config.snapshot.create.{device}")
@@ -296,5 +348,6 @@ async fn snapshots_land_in_the_platforms_stream_as_its_ingest_reads_them() {
     want.sort();
     assert_eq!(ingested, want);
     let _ = js.delete_stream(&platform_stream).await;
+    let _ = js.delete_object_store(&nats.snapshot_objects).await;
     let _ = js.delete_stream(&nats.stream).await;
 }

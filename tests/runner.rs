@@ -115,6 +115,7 @@ impl AttemptExecutor for Scripted {
                     host_key: format!("SHA256:key-of-{}", job.device),
                     duration_ms: 5,
                     routeros_version: Some("7.16".into()),
+                    stored_apart: None,
                 }
             }
         })

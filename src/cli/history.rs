@@ -37,12 +37,25 @@ pub fn describe(env: &Envelope) -> String {
                 sha256,
                 bytes,
                 routeros_version,
+                stored_apart,
                 ..
-            } => format!(
-                "attempt {attempt} collected {} ({bytes} bytes, RouterOS {})",
-                sha256.get(..12).unwrap_or(sha256),
-                routeros_version.as_deref().unwrap_or("?")
-            ),
+            } => {
+                let apart = stored_apart.as_ref().map(|a| {
+                    format!(
+                        "; its snapshot message would be {} bytes, {} over the server's max_payload {}: the text is in object {}",
+                        a.message_bytes,
+                        a.over_by(),
+                        a.max_payload,
+                        a.object
+                    )
+                });
+                format!(
+                    "attempt {attempt} collected {} ({bytes} bytes, RouterOS {}{})",
+                    sha256.get(..12).unwrap_or(sha256),
+                    routeros_version.as_deref().unwrap_or("?"),
+                    apart.unwrap_or_default()
+                )
+            }
             Outcome::Skipped { reason } => format!("attempt {attempt} skipped: {reason:?}"),
             Outcome::Failed { kind, message, .. } => {
                 format!("attempt {attempt} failed: {}: {message}", kind.name())

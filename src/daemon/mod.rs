@@ -22,6 +22,7 @@ use crate::effects::runner::{
     Clock, Command, RunReport, Runner, RunnerConfig, RunnerHandle, SystemClock,
 };
 use crate::effects::snapshot::{JetStreamSnapshots, SnapshotFiles, SnapshotSink};
+use crate::effects::snapshot_objects::ObjectBucket;
 use crate::projections::projector::Projector;
 use crate::projections::status::StatusBoard;
 use crate::redact::redact_url;
@@ -208,10 +209,12 @@ pub async fn start_with_vault(
                 .await
                 .with_context(|| format!("cannot connect to NATS at {}", redact_url(&n.url)))?;
             nats_client = Some(client.clone());
-            let js =
-                JetStreamSnapshots::new(async_nats::jetstream::new(client), &n.snapshot_subject);
+            let max_payload = client.server_info().max_payload;
+            let context = async_nats::jetstream::new(client);
+            let objects = ObjectBucket::new(context.clone(), &n.snapshot_objects, n.replicas);
+            let js = JetStreamSnapshots::new(context, &n.snapshot_subject, max_payload, objects);
             let stream = js.ensure_stream(&n.snapshot_stream).await?;
-            tracing::info!(subject = %n.snapshot_subject, %stream, "snapshots published on JetStream");
+            tracing::info!(subject = %n.snapshot_subject, %stream, max_payload, objects = %n.snapshot_objects, "snapshots published on JetStream (a config over max_payload goes to the object store bucket, the event names it)");
             (SnapshotSink::JetStream(Box::new(js)), None)
         }
         None => {
@@ -261,6 +264,7 @@ pub async fn start_with_vault(
     let replayed_events = replayed?;
     let projected = projected.context("the status projection cannot read the event log")?;
     tracing::info!(events = replayed_events, projected, log = %store_config.describe(), "log replayed");
+    say_stored_apart(&status);
     spawn_health(runner.health(), status.clone());
     let handle = runner.handle();
     let first = {
@@ -426,6 +430,30 @@ async fn bind_api(config: &DaemonConfig, listen: &str) -> anyhow::Result<ApiList
         );
     }
     Ok(listener)
+}
+
+/// Say at start-up which devices' configs exceed the server's
+/// `max_payload` (their newest snapshot is in the object store).
+fn say_stored_apart(status: &Mutex<StatusBoard>) {
+    let Ok(board) = status.lock() else { return };
+    let mut count = 0;
+    let mut largest: Option<(&crate::domain::DeviceId, &crate::domain::StoredApart)> = None;
+    for (device, apart) in board.stored_apart() {
+        count += 1;
+        if largest.is_none_or(|(_, l)| apart.over_by() > l.over_by()) {
+            largest = Some((device, apart));
+        }
+    }
+    if let Some((device, apart)) = largest {
+        tracing::warn!(
+            devices = count,
+            largest = %device,
+            message_bytes = apart.message_bytes,
+            over_by = apart.over_by(),
+            max_payload = apart.max_payload,
+            "configs too large for one snapshot message: their snapshots are in the object store, the events name them"
+        );
+    }
 }
 
 /// Show the runner's health on the status board as it changes.

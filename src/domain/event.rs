@@ -228,6 +228,24 @@ impl FailureKind {
     }
 }
 
+/// Where a config too large for one snapshot message went instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredApart {
+    /// The object holding the normalized text: `<bucket>/<name>`.
+    pub object: String,
+    /// The snapshot message's size had it carried the text.
+    pub message_bytes: u64,
+    /// The server's `max_payload` it exceeded.
+    pub max_payload: u64,
+}
+
+impl StoredApart {
+    /// By how many bytes the message would have exceeded the limit.
+    pub fn over_by(&self) -> u64 {
+        self.message_bytes.saturating_sub(self.max_payload)
+    }
+}
+
 /// The result of one attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -245,6 +263,10 @@ pub enum Outcome {
         /// RouterOS version from the export's header (`7.15.3`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         routeros_version: Option<String>,
+        /// The config was too large for one snapshot message and was
+        /// stored apart (JetStream's object store), the message naming it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stored_apart: Option<StoredApart>,
     },
     /// The attempt did not try (offline, lock held).
     Skipped { reason: SkipReason },

@@ -25,7 +25,7 @@ pub mod time;
 pub use effect::{AttemptRequest, Effect, TriggerReply, TrustActor};
 pub use event::{
     After, AttemptId, AttemptStage, DecodeError, DeviceId, Envelope, Event, FailureKind, Learned,
-    Outcome, PhaseKind, RequestId, SCHEMA_VERSION, SkipReason, TenantId, TimerKind,
+    Outcome, PhaseKind, RequestId, SCHEMA_VERSION, SkipReason, StoredApart, TenantId, TimerKind,
 };
 pub use machine::{
     DeviceState, Disposition, IgnoreReason, LastFailure, Phase, Shared, Transition, step,

@@ -307,6 +307,7 @@ mod tests {
             host_key: String::new(),
             duration_ms: 1,
             routeros_version: None,
+            stored_apart: None,
         };
         assert_eq!(
             p.attempt_settled(now, &collected),

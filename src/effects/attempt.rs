@@ -12,14 +12,14 @@ use futures::future::BoxFuture;
 
 use crate::domain::machine::major_version;
 use crate::domain::{
-    AttemptRequest, AttemptStage, DeviceId, FailureKind, Learned, Outcome, SkipReason,
+    AttemptRequest, AttemptStage, DeviceId, FailureKind, Learned, Outcome, SkipReason, StoredApart,
 };
 use crate::effects::credentials::{Login, Secret, Vault};
 use crate::effects::gate::{Gate, GateDecision};
 use crate::effects::inventory::postgres::PgInventory;
 use crate::effects::inventory::{Inventory, InventoryDevice, LoginSource};
 use crate::effects::runner::{AttemptExecutor, Clock, HostKeyChange};
-use crate::effects::snapshot::{Snapshot, SnapshotSink};
+use crate::effects::snapshot::{Published, Snapshot, SnapshotSink};
 use crate::effects::ssh::{CollectFailure, CollectRequest, Collector};
 
 /// SSH settings for every attempt.
@@ -238,12 +238,13 @@ impl AttemptExecutor for SshAttempts {
                         attempt: job.attempt,
                     };
                     match sink.publish(&snapshot).await {
-                        Ok(_) => Outcome::Collected {
+                        Ok(published) => Outcome::Collected {
                             sha256: collected.sha256.clone(),
                             bytes: collected.normalized.len() as u64,
                             host_key: collected.host_key.clone(),
                             duration_ms: clock.now().millis_since(started),
                             routeros_version: Some(collected.routeros_version.clone()),
+                            stored_apart: stored_apart(&job.device, published),
                         },
                         Err(e) => learned_then_failed(
                             FailureKind::PublishFailed,
@@ -263,4 +264,21 @@ impl AttemptExecutor for SshAttempts {
             outcome
         })
     }
+}
+
+/// What the device's history records of a config published apart, said in
+/// the log too (by how much, and where it went).
+fn stored_apart(device: &DeviceId, published: Published) -> Option<StoredApart> {
+    let Published::Apart(_, apart) = published else {
+        return None;
+    };
+    tracing::warn!(
+        %device,
+        message_bytes = apart.message_bytes,
+        max_payload = apart.max_payload,
+        over_by = apart.over_by(),
+        object = %apart.object,
+        "the config is too large for one snapshot message: stored in the object store, the event names it"
+    );
+    Some(apart)
 }

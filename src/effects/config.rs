@@ -77,6 +77,10 @@ pub struct NatsConfig {
     /// subject (the platform's `DEVICE_EVENTS` covers `config.snapshot.>`).
     #[serde(default = "snapshot_stream")]
     pub snapshot_stream: String,
+    /// The object store bucket for configs over the server's `max_payload`
+    /// (created on first need).
+    #[serde(default = "snapshot_objects")]
+    pub snapshot_objects: String,
     /// Manual triggers (core NATS request-reply, the platform's subject).
     #[serde(default = "trigger_subject")]
     pub trigger_subject: String,
@@ -104,6 +108,9 @@ fn snapshot_subject() -> String {
 fn snapshot_stream() -> String {
     "CONFIG_SNAPSHOTS".into()
 }
+fn snapshot_objects() -> String {
+    "CONFIG_SNAPSHOT_OBJECTS".into()
+}
 
 impl NatsConfig {
     /// Production names for a server at `url`.
@@ -116,6 +123,7 @@ impl NatsConfig {
             subject_prefix: events_prefix(),
             snapshot_subject: snapshot_subject(),
             snapshot_stream: snapshot_stream(),
+            snapshot_objects: snapshot_objects(),
             trigger_subject: trigger_subject(),
             trigger_queue: trigger_queue(),
         }

@@ -10,4 +10,5 @@ pub mod gate;
 pub mod inventory;
 pub mod runner;
 pub mod snapshot;
+pub mod snapshot_objects;
 pub mod ssh;

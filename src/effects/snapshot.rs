@@ -12,7 +12,9 @@
 //! covers that subject (the platform's `DEVICE_EVENTS`), acknowledged by
 //! the stream before the attempt counts as collected, `Nats-Msg-Id` the
 //! attempt's id so a retried publish is stored once. The config text
-//! travels only here, never in the backup event log.
+//! travels only here, never in the backup event log. A config whose event
+//! would exceed the server's `max_payload` goes to the object store
+//! ([`super::snapshot_objects`]) and the event names it (`config_object`).
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -21,7 +23,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::domain::normalize::NORMALIZATION_VERSION;
-use crate::domain::{DeviceId, TenantId, Timestamp};
+use crate::domain::{DeviceId, StoredApart, TenantId, Timestamp};
+
+use super::snapshot_objects::{ConfigObject, HEADER_ROOM, ObjectBucket};
 
 /// One collected, normalized export, ready to publish.
 #[derive(Debug, Clone)]
@@ -56,6 +60,9 @@ pub enum Published {
     New(String),
     /// The same content was already stored: nothing new written.
     Unchanged(String),
+    /// Too large for one message: the text went to an object, the event
+    /// (published at the first place) names it.
+    Apart(String, crate::domain::StoredApart),
 }
 
 /// Where snapshots go.
@@ -216,7 +223,12 @@ pub struct ConfigSnapshotEvent<'a> {
     pub collected_at: String,
     /// Hex SHA-256 of `config_text`.
     pub sha256_hash: &'a str,
-    pub config_text: &'a str,
+    /// The normalized text; absent when it is in `config_object`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_text: Option<&'a str>,
+    /// Where the text is when the event could not carry it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_object: Option<ConfigObject>,
     pub normalization_version: u32,
     pub size_bytes: usize,
     pub host_key_fingerprint: &'a str,
@@ -234,16 +246,34 @@ pub struct JetStreamSnapshots {
     js: async_nats::jetstream::Context,
     /// With `{device_id}` and `{tenant_id}` to replace.
     template: String,
+    /// The server's limit on one message.
+    max_payload: usize,
+    objects: std::sync::Arc<ObjectBucket>,
 }
 
 impl JetStreamSnapshots {
     /// Snapshots on `template` with `{device_id}` and `{tenant_id}`
     /// replaced; the platform's is `config.snapshot.create.{device_id}`.
-    pub fn new(js: async_nats::jetstream::Context, template: &str) -> Self {
+    /// Events over `max_payload` (the server's) put their text into
+    /// `objects` instead.
+    pub fn new(
+        js: async_nats::jetstream::Context,
+        template: &str,
+        max_payload: usize,
+        objects: ObjectBucket,
+    ) -> Self {
         JetStreamSnapshots {
             js,
             template: template.to_owned(),
+            max_payload,
+            objects: std::sync::Arc::new(objects),
         }
+    }
+
+    /// The largest snapshot message the server takes, and the bucket for
+    /// configs over it.
+    pub fn limits(&self) -> (usize, &str) {
+        (self.max_payload, self.objects.name())
     }
 
     /// The subject of one device's snapshots.
@@ -286,13 +316,14 @@ impl JetStreamSnapshots {
 
     pub async fn publish(&self, s: &Snapshot<'_>) -> Result<Published, PublishError> {
         let subject = self.subject(s.tenant, s.device);
-        let event = ConfigSnapshotEvent {
+        let mut event = ConfigSnapshotEvent {
             device_id: s.device.as_str(),
             tenant_id: s.tenant.as_str(),
             routeros_version: s.routeros_version.filter(|v| !v.is_empty()),
             collected_at: rfc3339(s.collected_at),
             sha256_hash: s.sha256,
-            config_text: s.normalized,
+            config_text: Some(s.normalized),
+            config_object: None,
             normalization_version: NORMALIZATION_VERSION,
             size_bytes: s.normalized.len(),
             host_key_fingerprint: s.host_key,
@@ -301,7 +332,23 @@ impl JetStreamSnapshots {
             subject: subject.clone(),
             reason,
         };
-        let payload = serde_json::to_vec(&event).map_err(|e| err(e.to_string()))?;
+        let mut payload = serde_json::to_vec(&event).map_err(|e| err(e.to_string()))?;
+        let mut apart = None;
+        if payload.len() + HEADER_ROOM > self.max_payload {
+            let object = self
+                .objects
+                .put(s.tenant, s.device, s.sha256, s.normalized)
+                .await
+                .map_err(err)?;
+            apart = Some(StoredApart {
+                object: format!("{}/{}", object.bucket, object.name),
+                message_bytes: payload.len() as u64,
+                max_payload: self.max_payload as u64,
+            });
+            event.config_text = None;
+            event.config_object = Some(object);
+            payload = serde_json::to_vec(&event).map_err(|e| err(e.to_string()))?;
+        }
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(
             "Nats-Msg-Id",
@@ -313,7 +360,10 @@ impl JetStreamSnapshots {
             .await
             .map_err(|e| err(e.to_string()))?;
         ack.await.map_err(|e| err(e.to_string()))?;
-        Ok(Published::New(subject.clone()))
+        Ok(match apart {
+            Some(apart) => Published::Apart(subject.clone(), apart),
+            None => Published::New(subject.clone()),
+        })
     }
 }
 

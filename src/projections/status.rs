@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::health::Health;
 use crate::domain::{
-    DeviceId, DeviceState, Envelope, Event, Outcome, PhaseKind, Shared, SkipReason, Timestamp, step,
+    DeviceId, DeviceState, Envelope, Event, Outcome, PhaseKind, Shared, SkipReason, StoredApart,
+    Timestamp, step,
 };
 use crate::store::GlobalSeq;
 
@@ -55,6 +56,10 @@ pub struct DeviceStatus {
     /// did not decode or broke its sequence (see the summary's problems).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub out_of_date: Option<String>,
+    /// The newest snapshot was too large for one message and is in the
+    /// object store: where, and by how much it exceeded the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_apart: Option<StoredApart>,
 }
 
 /// The last failure of a device.
@@ -127,6 +132,8 @@ struct Folded {
     enrolled_at: Option<Timestamp>,
     events: u64,
     out_of_date: Option<String>,
+    /// Boxed: rare, and every device pays for the empty slot.
+    stored_apart: Option<Box<StoredApart>>,
 }
 
 /// Problems kept for the summary (the log says the rest).
@@ -194,6 +201,7 @@ impl StatusBoard {
                 enrolled_at: None,
                 events: 0,
                 out_of_date: None,
+                stored_apart: None,
             });
         let expected = folded.state.seq + 1;
         if env.seq != expected {
@@ -227,6 +235,13 @@ impl StatusBoard {
         let interval_ms = folded.state.policy.interval_secs.saturating_mul(1000);
         self.blocked
             .moved(&env.device, left, entered, env.at, interval_ms);
+        if let Event::AttemptFinished {
+            outcome: Outcome::Collected { stored_apart, .. },
+            ..
+        } = &env.event
+        {
+            folded.stored_apart = stored_apart.clone().map(Box::new);
+        }
         let finished = match &env.event {
             Event::AttemptFinished { outcome, .. } => Some(self.count_outcome(outcome)),
             _ => None,
@@ -308,6 +323,14 @@ impl StatusBoard {
     /// devices in `block` (see [`BlockedTicks`]).
     pub fn blocked_ticks(&self, block: Block, now: Timestamp) -> u64 {
         self.blocked.total(block, now)
+    }
+
+    /// Devices whose newest snapshot is in the object store (too large for
+    /// one message), with where and by how much.
+    pub fn stored_apart(&self) -> impl Iterator<Item = (&DeviceId, &StoredApart)> {
+        self.devices
+            .iter()
+            .filter_map(|(d, f)| Some((d, f.stored_apart.as_deref()?)))
     }
 
     /// Devices currently in `phase`.
@@ -405,6 +428,7 @@ fn row(f: &Folded) -> DeviceStatus {
         interval_secs: state.policy.interval_secs,
         events: f.events,
         out_of_date: f.out_of_date.clone(),
+        stored_apart: f.stored_apart.as_deref().cloned(),
     }
 }
 

@@ -236,6 +236,7 @@ impl Device {
                     host_key: presented,
                     duration_ms: drawn,
                     routeros_version: Some("7.15.3".into()),
+                    stored_apart: None,
                 },
                 drawn,
             ),

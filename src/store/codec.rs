@@ -163,6 +163,8 @@ struct CollectedFields {
     duration_ms: u64,
     #[serde(default)]
     routeros_version: Option<String>,
+    #[serde(default)]
+    stored_apart: Option<crate::domain::StoredApart>,
 }
 
 #[derive(Deserialize)]
@@ -272,6 +274,7 @@ impl<'de> Deserialize<'de> for FastOutcome {
                             host_key: f.host_key,
                             duration_ms: f.duration_ms,
                             routeros_version: f.routeros_version,
+                            stored_apart: f.stored_apart,
                         }
                     }
                     OutcomeTag::Skipped => Outcome::Skipped {
@@ -351,6 +354,11 @@ mod tests {
                 host_key: "SHA256:xyz".into(),
                 duration_ms: 900,
                 routeros_version: Some("7.15.3".into()),
+                stored_apart: Some(crate::domain::StoredApart {
+                    object: "CONFIG_SNAPSHOT_OBJECTS/t/d/ab".into(),
+                    message_bytes: 1_100_000,
+                    max_payload: 1_048_576,
+                }),
             },
             Outcome::Collected {
                 sha256: "cd".repeat(32),
@@ -358,6 +366,7 @@ mod tests {
                 host_key: "SHA256:xyz".into(),
                 duration_ms: 1,
                 routeros_version: None,
+                stored_apart: None,
             },
             Outcome::Skipped {
                 reason: SkipReason::LockHeld,

@@ -176,6 +176,7 @@ pub fn sample_history(
                         host_key: "SHA256:4sBn2nGq3LJH0DvB8y3Eq3r1d7wJ0Z3x1m1F3xXkM2E".into(),
                         duration_ms: 3_912,
                         routeros_version: Some("7.15.3".into()),
+                        stored_apart: None,
                     }
                 };
                 Event::AttemptFinished {

@@ -92,6 +92,7 @@ pub fn outcome() -> impl Strategy<Value = Outcome> {
                 host_key: KEYS[k].into(),
                 duration_ms: bytes % 5_000,
                 routeros_version: Some(format!("{}.{}", 6 + bytes % 2, bytes % 20)),
+                stored_apart: None,
             }),
         2 => skip_reason().prop_map(|reason| Outcome::Skipped { reason }),
         4 => (failure_kind(), "[a-z ]{0,12}").prop_map(|(kind, message)| Outcome::Failed { kind, message, learned: Default::default()  }),
