@@ -87,7 +87,7 @@ fn row<'a>(t: &'a str, d: &SimDevice, sealed: Vec<u8>) -> Row<'a> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_platforms_rows_are_backed_up_and_followed_without_a_restart() {
-    let fleet = SimFleet::start(FleetSpec::generated(3, 12)).await.unwrap();
+    let fleet = SimFleet::start(FleetSpec::generated(4, 12)).await.unwrap();
     let d = fleet.devices();
     let db = PlatformDb::new().await;
     let key_text = legacy_key_text();
@@ -108,6 +108,13 @@ async fn the_platforms_rows_are_backed_up_and_followed_without_a_restart() {
             ..row(&t, &d[2], Vec::new())
         })
         .await;
+    // A row whose port is wrong (nothing listens there).
+    let moved = db
+        .insert(Row {
+            port: Some(i32::from(common::free_port())),
+            ..row(&t, &d[3], seal(&d[3], &d[3].password))
+        })
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let mut daemon = start(&db, dir.path(), &key_text).await;
 
@@ -115,6 +122,37 @@ async fn the_platforms_rows_are_backed_up_and_followed_without_a_restart() {
         backed_up(rows, &a) && backed_up(rows, &b)
     })
     .await;
+    common::until_rows(&mut daemon, "the wrong port refused", |rows| {
+        phase(rows, &moved) == Some(PhaseKind::Backoff)
+    })
+    .await;
+    // The platform corrects the port: the very next attempt uses it.
+    let reloads = daemon.inventory_reloads.borrow().applied;
+    sqlx::query("UPDATE devices SET ssh_port = $2 WHERE id::text = $1")
+        .bind(&moved)
+        .bind(i32::from(d[3].addr.port()))
+        .execute(&db.admin)
+        .await
+        .unwrap();
+    while daemon.inventory_reloads.borrow().applied < reloads + 2 {
+        daemon.inventory_reloads.changed().await.unwrap();
+    }
+    let reply = daemon
+        .runner
+        .trigger(DeviceId::parse(&moved).unwrap(), "after-port-fix".into())
+        .await;
+    assert!(
+        matches!(reply, Some(confkeep::domain::TriggerReply::Success { .. })),
+        "{reply:?}"
+    );
+    let port = daemon
+        .status
+        .lock()
+        .unwrap()
+        .get(&DeviceId::parse(&moved).unwrap())
+        .unwrap()
+        .port;
+    assert_eq!(port, d[3].addr.port(), "the status row follows the table");
     {
         let rows: Vec<DeviceStatus> = daemon.status.lock().unwrap().rows().collect();
         assert_eq!(phase(&rows, &snmp), None, "an snmp row is not backed up");
@@ -278,10 +316,22 @@ async fn snapshots_land_in_the_platforms_stream_as_its_ingest_reads_them() {
     })
     .await;
     let big = DeviceId::parse(&ids[2]).unwrap();
-    let apart = daemon.status.lock().unwrap().get(&big).unwrap().stored_apart;
+    let apart = daemon
+        .status
+        .lock()
+        .unwrap()
+        .get(&big)
+        .unwrap()
+        .stored_apart;
     let apart = apart.expect("the big config's row says it is stored apart");
-    assert!(apart.message_bytes > apart.max_payload && apart.over_by() > 200_000, "{apart:?}");
-    assert_eq!(apart.object, format!("OBJECTS_{tag}/{t}/{big}/{}", d[2].expected_hash()));
+    assert!(
+        apart.message_bytes > apart.max_payload && apart.over_by() > 200_000,
+        "{apart:?}"
+    );
+    assert_eq!(
+        apart.object,
+        format!("OBJECTS_{tag}/{t}/{big}/{}", d[2].expected_hash())
+    );
     let history = daemon.log.device_history(&big);
     let collected: Vec<_> = history
         .filter_map(|e| async move {

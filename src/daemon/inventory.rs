@@ -194,6 +194,7 @@ pub(super) fn spawn_pg_refresher(
                     if !down {
                         tracing::error!(error = %e, "cannot read the PostgreSQL inventory; keeping the last good one");
                         down = true;
+                        feed.reloads.send_modify(|r| r.outages += 1);
                     }
                     feed.refused(e.to_string());
                 }

@@ -50,6 +50,8 @@ pub struct Daemon {
     pub followed: tokio::sync::watch::Receiver<u64>,
     /// Inventory edits applied and refused since start.
     pub inventory_reloads: tokio::sync::watch::Receiver<InventoryReloads>,
+    /// The daemon's own health (log and snapshot store), as it changes.
+    pub health: tokio::sync::watch::Receiver<crate::domain::health::Health>,
     task: tokio::task::JoinHandle<RunReport>,
     projector: tokio::task::JoinHandle<()>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -265,6 +267,7 @@ pub async fn start_with_vault(
     let projected = projected.context("the status projection cannot read the event log")?;
     tracing::info!(events = replayed_events, projected, log = %store_config.describe(), "log replayed");
     say_stored_apart(&status);
+    let health = runner.health();
     spawn_health(runner.health(), status.clone());
     let handle = runner.handle();
     let first = {
@@ -391,6 +394,7 @@ pub async fn start_with_vault(
         recorded,
         followed,
         inventory_reloads,
+        health,
         task,
         projector,
         stop,
@@ -480,6 +484,9 @@ pub struct InventoryReloads {
     pub refused: u64,
     /// Why the last refused edit was refused (file, line, field).
     pub last_error: Option<String>,
+    /// Times the PostgreSQL inventory became unreadable (each said once in
+    /// the log, however many refreshes it then fails).
+    pub outages: u64,
 }
 
 /// Resolve when SIGTERM or SIGINT arrives.

@@ -148,6 +148,9 @@ pub struct Fleet {
     /// Due attempt-starting timers waiting for a slot, in due order.
     waiting: VecDeque<(Timestamp, DeviceId, TimerKind)>,
     inbox: VecDeque<Submitted>,
+    /// Decisions whose append got no answer: handed out again, unchanged,
+    /// once the log's pause ends (see [`Fleet::append_unknown`]).
+    unsettled: VecDeque<Pending>,
     /// Attempts this process started and that have not settled.
     in_flight: BTreeSet<(DeviceId, AttemptId)>,
     reserved: usize,
@@ -177,6 +180,7 @@ impl Fleet {
             timers: BinaryHeap::new(),
             waiting: VecDeque::new(),
             inbox: VecDeque::new(),
+            unsettled: VecDeque::new(),
             in_flight: BTreeSet::new(),
             reserved: 0,
             stopping: false,
@@ -517,6 +521,9 @@ impl Fleet {
         if self.pauses.inputs_paused(now) {
             return None;
         }
+        if let Some(p) = self.unsettled.pop_front() {
+            return Some(p);
+        }
         if let Some(p) = self.next_submitted(now) {
             return Some(p);
         }
@@ -720,7 +727,19 @@ impl Fleet {
         transition.effects
     }
 
-    /// The append failed (conflict, or the log is unavailable): forget the
+    /// The log did not answer the append (a timeout, a lost connection):
+    /// it may or may not have stored the event. Keep the decision — the
+    /// device stays busy, its slot reserved — and hand the very same
+    /// envelope out again once the log's pause ends. The log recognises a
+    /// retry of bytes it already holds, so the event is recorded once
+    /// either way; deciding afresh would instead meet our own first try as
+    /// a conflict and leave its effects (an attempt to run) undone.
+    pub fn append_unknown(&mut self, pending: Pending, now: Timestamp) -> PauseNews {
+        self.unsettled.push_back(pending);
+        self.pauses.log_unavailable(now)
+    }
+
+    /// The append failed (conflict, or the log refused it): forget the
     /// decision. A submitted command or result goes back to the front of
     /// the queue; a timer is re-armed from the device's state.
     pub fn abort(&mut self, pending: Pending) {

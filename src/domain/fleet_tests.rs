@@ -130,6 +130,35 @@ fn an_aborted_command_is_offered_again() {
 }
 
 #[test]
+fn an_unanswered_append_is_sent_again_unchanged_once_the_pause_ends() {
+    let mut fleet = Fleet::new("n1");
+    enrol(&mut fleet, "a", 10);
+    let p = fleet.next_input(Timestamp(0)).unwrap();
+    let _ = fleet.commit(p);
+    // The timer's decision (start attempt 1) is sent; the log does not answer.
+    let first = fleet.next_input(Timestamp(10)).unwrap();
+    let sent = first.envelope.clone();
+    let news = fleet.append_unknown(first, Timestamp(10));
+    assert!(matches!(news, PauseNews::Began(_)), "{news:?}");
+    assert!(fleet.next_input(Timestamp(11)).is_none(), "paused");
+    // A command for the device meanwhile waits behind the unsettled event.
+    fleet.submit_known(id("a"), Event::CredentialsUpdated);
+    let end = fleet.wake_at(Timestamp(11)).unwrap();
+    let again = fleet.next_input(end).unwrap();
+    assert_eq!(
+        again.envelope, sent,
+        "the very same bytes, not a new decision"
+    );
+    let effects = fleet.commit(again);
+    assert!(
+        effects.iter().any(|e| matches!(e, Effect::Collect(_))),
+        "its attempt runs: {effects:?}"
+    );
+    let next = fleet.next_input(end).unwrap();
+    assert_eq!(next.envelope.seq, sent.seq + 1);
+}
+
+#[test]
 fn reconcile_enrols_retires_and_sees_changed_credentials() {
     let mut fleet = Fleet::new("n1").with_jitter_seed(9);
     let mut log = Vec::new();

@@ -677,6 +677,11 @@ impl Runner {
                 self.fleet.abort(pending);
                 self.catch_up(&device).await;
             }
+            Err(e @ AppendError::Store(_)) => {
+                tracing::debug!(device = %pending.envelope.device, seq = pending.envelope.seq, event = pending.envelope.event.name(), error = %e, "append not answered; the same event is sent again when the log is back");
+                let news = self.fleet.append_unknown(pending, self.clock.now());
+                self.report_pause(news, &e.to_string());
+            }
             Err(e) => {
                 tracing::debug!(device = %pending.envelope.device, seq = pending.envelope.seq, event = pending.envelope.event.name(), error = %e, "append refused");
                 self.fleet.abort(pending);

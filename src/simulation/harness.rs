@@ -411,9 +411,10 @@ impl<'a> Harness<'a> {
         let now = Timestamp(self.now);
         while let Some(pending) = self.fleet.next_input(now) {
             if self.down(Part::EventLog) {
-                // The append is refused: nothing recorded, nothing decided.
-                self.fleet.abort(pending);
-                let news = self.fleet.log_unavailable(now);
+                // The append is not answered (nothing recorded): the
+                // fleet keeps the decision and sends it again, as in
+                // production.
+                let news = self.fleet.append_unknown(pending, now);
                 self.fleet_news(news);
                 break;
             }

