@@ -304,13 +304,7 @@ async fn snapshots_land_in_the_platforms_stream_as_its_ingest_reads_them() {
         policy: common::prompt_policy(),
         ..DaemonConfig::default()
     };
-    let vault = Vault {
-        legacy: Some(LegacyKey::parse(&key_text).unwrap()),
-        transit: None,
-    };
-    let mut daemon = daemon::start_with_vault(config, Arc::new(SystemClock), vault)
-        .await
-        .unwrap();
+    let mut daemon = platform_box::start_collector(config, &key_text).await;
     common::until_rows(&mut daemon, "every row backed up", |rows| {
         ids.iter().all(|id| backed_up(rows, id))
     })

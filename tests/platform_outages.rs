@@ -17,7 +17,7 @@ use std::time::Duration;
 use confkeep::daemon::{self, Daemon};
 use confkeep::domain::{DeviceId, PhaseKind, RetryPolicy, Timestamp};
 use confkeep::effects::config::{DaemonConfig, NatsConfig, PostgresConfig};
-use confkeep::effects::credentials::{LegacyKey, Vault};
+use confkeep::effects::credentials::LegacyKey;
 use confkeep::effects::runner::{Clock, SystemClock};
 use confkeep::projections::status::DeviceStatus;
 use confkeep::store::{StoreConfig, jetstream::JetStreamConfig};
@@ -85,13 +85,7 @@ async fn postgres_stopped_mid_run_keeps_the_last_inventory_and_backups_go_on() {
         policy: brisk(),
         ..DaemonConfig::default()
     };
-    let vault = Vault {
-        legacy: Some(LegacyKey::parse(&key_text).unwrap()),
-        transit: None,
-    };
-    let mut daemon = daemon::start_with_vault(config, Arc::new(SystemClock), vault)
-        .await
-        .unwrap();
+    let mut daemon = platform_box::start_collector(config, &key_text).await;
     common::until_rows(&mut daemon, "both rows backed up", |rows| {
         succeeded_since(rows, &ids, Timestamp(0))
     })
@@ -142,6 +136,12 @@ async fn postgres_stopped_mid_run_keeps_the_last_inventory_and_backups_go_on() {
     daemon.shutdown().await.unwrap();
 }
 
+/// Each device's last sequence as the board folded it from the stream.
+fn sequences(daemon: &Daemon) -> BTreeMap<String, u64> {
+    let board = daemon.status.lock().unwrap();
+    board.rows().map(|r| (r.device, r.seq)).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_restarted_mid_run_reconnects_and_loses_no_acknowledged_event() {
     let mut nats = OwnNats::start().await;
@@ -167,13 +167,7 @@ async fn nats_restarted_mid_run_reconnects_and_loses_no_acknowledged_event() {
 
     nats.down();
     // What the board folded came from the stream: acknowledged.
-    let acknowledged: BTreeMap<String, u64> = daemon
-        .status
-        .lock()
-        .unwrap()
-        .rows()
-        .map(|r| (r.device, r.seq))
-        .collect();
+    let acknowledged = sequences(&daemon);
     let wait = async {
         while daemon.health.borrow_and_update().event_log.is_none() {
             daemon.health.changed().await.unwrap();
@@ -193,13 +187,7 @@ async fn nats_restarted_mid_run_reconnects_and_loses_no_acknowledged_event() {
         "{:?}",
         *daemon.health.borrow()
     );
-    let folded: BTreeMap<String, u64> = daemon
-        .status
-        .lock()
-        .unwrap()
-        .rows()
-        .map(|r| (r.device, r.seq))
-        .collect();
+    let folded = sequences(&daemon);
     daemon.shutdown().await.unwrap();
 
     let mut reader = JetStreamConfig::new(nats.url());

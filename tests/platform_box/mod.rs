@@ -239,3 +239,20 @@ impl Bao {
 pub fn password_login(user: &str, password: &str) -> String {
     serde_json::json!({"type": "routeros", "username": user, "password": password}).to_string()
 }
+
+/// Start the daemon as the platform's collector, its logins sealed with
+/// the legacy key `key_text` (as `CREDENTIAL_ENCRYPTION_KEY` holds it).
+pub async fn start_collector(
+    config: confkeep::effects::config::DaemonConfig,
+    key_text: &str,
+) -> confkeep::daemon::Daemon {
+    use confkeep::effects::credentials::{LegacyKey, Vault};
+    let vault = Vault {
+        legacy: Some(LegacyKey::parse(key_text).unwrap()),
+        transit: None,
+    };
+    let clock = std::sync::Arc::new(confkeep::effects::runner::SystemClock);
+    confkeep::daemon::start_with_vault(config, clock, vault)
+        .await
+        .expect("the collector starts")
+}
