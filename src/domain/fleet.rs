@@ -165,6 +165,8 @@ pub struct Fleet {
     shared: super::machine::Shared,
     /// The credentials version of each device at the last reconcile.
     credentials: HashMap<DeviceId, String>,
+    /// What reconciles asked for that the log has not recorded yet.
+    asked: reconcile::Asked,
 }
 
 impl Fleet {
@@ -190,6 +192,7 @@ impl Fleet {
             open_requests: BTreeSet::new(),
             shared: super::machine::Shared::default(),
             credentials: HashMap::new(),
+            asked: reconcile::Asked::default(),
         }
     }
 
@@ -407,57 +410,6 @@ impl Fleet {
             policy,
         };
         self.submit(device, tenant, event, None);
-    }
-
-    /// The inventory as it should be: enrol what is new or changed (tenant,
-    /// address, policy), retire what is gone, and record
-    /// `CredentialsUpdated` for a device whose credentials changed since the
-    /// last reconcile (it unblocks an `AuthBlocked` device; a recorded no-op
-    /// for any other). Devices already as desired are left alone: no
-    /// re-jitter, no schedule change.
-    pub fn reconcile(&mut self, desired: Vec<DesiredDevice>) -> Reconciled {
-        let mut done = Reconciled::default();
-        let wanted: BTreeSet<DeviceId> = desired.iter().map(|d| d.device.clone()).collect();
-        for d in desired {
-            let state = self.state(&d.device);
-            let up_to_date = state.is_some_and(|s| {
-                s.is_active()
-                    && s.tenant == d.tenant
-                    && *s.host == *d.host
-                    && s.port == d.port
-                    && *s.policy == d.policy
-            });
-            let active = state.is_some_and(|s| s.is_active());
-            let trusts_none = state.is_none_or(|s| !s.is_active() || s.trusted_host_key.is_none());
-            let before = self
-                .credentials
-                .insert(d.device.clone(), d.credentials.clone());
-            if !up_to_date {
-                done.enrolled += 1;
-                self.enroll(d.device.clone(), d.tenant.clone(), d.host, d.port, d.policy);
-            }
-            if let Some(fingerprint) = d.known_host_key.filter(|_| trusts_none) {
-                done.host_keys_adopted += 1;
-                let event = Event::HostKeyAccepted { fingerprint };
-                self.submit(d.device.clone(), d.tenant, event, Some("inventory".into()));
-            }
-            if active && before.is_some_and(|b| b != d.credentials) {
-                done.credentials_updated += 1;
-                self.submit_known(d.device, Event::CredentialsUpdated);
-            }
-        }
-        let gone: Vec<DeviceId> = self
-            .states()
-            .into_iter()
-            .filter(|s| s.is_active() && !wanted.contains(&s.device))
-            .map(|s| s.device.clone())
-            .collect();
-        for device in gone {
-            self.credentials.remove(&device);
-            done.retired += 1;
-            self.submit_known(device, Event::Retired);
-        }
-        done
     }
 
     /// A manual backup of `device` under `request`, or the answer at once:
@@ -691,6 +643,7 @@ impl Fleet {
             self.reserved = self.reserved.saturating_sub(1);
         }
         self.news.extend(self.pauses.log_recorded());
+        self.asked.recorded(&envelope);
         if let Event::AttemptFinished { outcome, .. } = &envelope.event {
             self.news
                 .extend(self.pauses.attempt_settled(envelope.at, outcome));
@@ -772,6 +725,9 @@ fn slots_set_by(event: &Event, state: &DeviceState) -> Option<usize> {
             .max(1)
     })
 }
+
+#[path = "fleet_reconcile.rs"]
+mod reconcile;
 
 #[cfg(test)]
 #[path = "fleet_tests.rs"]

@@ -159,6 +159,61 @@ fn an_unanswered_append_is_sent_again_unchanged_once_the_pause_ends() {
 }
 
 #[test]
+fn a_refresh_during_an_enrolment_asks_nothing_twice() {
+    let mut fleet = Fleet::new("n1").with_jitter_seed(3);
+    let mut log = Vec::new();
+    let want = |name: &str, port: u16, key: Option<&str>| DesiredDevice {
+        device: id(name),
+        tenant: tenant(),
+        host: "192.0.2.1".into(),
+        port,
+        policy: RetryPolicy::default(),
+        credentials: "v1".into(),
+        known_host_key: key.map(str::to_owned),
+    };
+    let first = fleet.reconcile(vec![want("a", 22, Some("SHA256:k")), want("b", 22, None)]);
+    assert_eq!((first.enrolled, first.host_keys_adopted), (2, 1));
+    // The same inventory again before anything is recorded: nothing new.
+    let again = fleet.reconcile(vec![want("a", 22, Some("SHA256:k")), want("b", 22, None)]);
+    assert_eq!(again, Reconciled::default());
+    // A real change meanwhile is still asked for.
+    let moved = fleet.reconcile(vec![want("a", 22, Some("SHA256:k")), want("b", 2222, None)]);
+    assert_eq!(moved.enrolled, 1);
+    drain(&mut fleet, 0, &mut log);
+    let names: Vec<(&str, &str)> = log
+        .iter()
+        .map(|e| (e.device.as_str(), e.event.name()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("a", "enrolled"),
+            ("a", "host_key_accepted"),
+            ("b", "enrolled"),
+            ("b", "enrolled")
+        ],
+        "{names:?}"
+    );
+    assert_eq!(fleet.state(&id("b")).unwrap().port, 2222);
+    // Retirement: asked once, however many refreshes come before it lands.
+    assert_eq!(
+        fleet
+            .reconcile(vec![want("a", 22, Some("SHA256:k"))])
+            .retired,
+        1
+    );
+    assert_eq!(
+        fleet
+            .reconcile(vec![want("a", 22, Some("SHA256:k"))])
+            .retired,
+        0
+    );
+    let before = log.len();
+    drain(&mut fleet, 0, &mut log);
+    assert_eq!(log.len() - before, 1);
+}
+
+#[test]
 fn reconcile_enrols_retires_and_sees_changed_credentials() {
     let mut fleet = Fleet::new("n1").with_jitter_seed(9);
     let mut log = Vec::new();

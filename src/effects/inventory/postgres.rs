@@ -21,8 +21,9 @@ use crate::domain::{DeviceId, TenantId};
 use crate::effects::credentials::{Column, Sealed, SealedLogin};
 
 /// The platform's inventory query. Ids are read as text (the crate's ids
-/// are strings); a profile is joined for its two fallback columns.
-const SELECT_DEVICES: &str = "SELECT d.id::text AS id, d.tenant_id::text AS tenant_id, \
+/// are strings); a profile is joined for its two fallback columns. Public
+/// for the benchmark's bare baseline.
+pub const SELECT_DEVICES: &str = "SELECT d.id::text AS id, d.tenant_id::text AS tenant_id, \
      d.hostname, d.ip_address, d.ssh_port, d.device_type, \
      d.encrypted_credentials, d.encrypted_credentials_transit, \
      p.encrypted_credentials AS profile_credentials, \
