@@ -268,7 +268,7 @@ pub async fn start_with_vault(
     tracing::info!(events = replayed_events, projected, log = %store_config.describe(), "log replayed");
     say_stored_apart(&status);
     let health = runner.health();
-    spawn_health(runner.health(), status.clone());
+    spawn_health(health.clone(), status.clone());
     let handle = runner.handle();
     let first = {
         let inv = inventory

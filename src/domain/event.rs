@@ -19,8 +19,11 @@ use super::policy::RetryPolicy;
 use super::time::Timestamp;
 
 /// Schema version written by this build. [`Envelope::decode`] accepts this
-/// version and every older one it knows how to upcast.
-pub const SCHEMA_VERSION: u32 = 2;
+/// version and every older one it knows how to upcast. Schema 3 adds
+/// `stored_apart` to a collected outcome (absent, i.e. `None`, in older
+/// events: nothing to upcast); a release of schema 2 refuses such an event
+/// by its version rather than by an unknown field.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Identifier of a device, as it appears in the inventory and in subjects.
 ///

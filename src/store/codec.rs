@@ -425,7 +425,7 @@ mod tests {
             due: Timestamp(9),
         });
         // Tag not first: still decodes (slow path), same result.
-        let reordered = br#"{"schema":2,"device":"r1","tenant":"acme","seq":7,"at":1700000000000,"node":"backup-1","correlation":"attempt-3","event":{"due":9,"timer":"jitter","type":"timer_fired"},"after":{"phase":"backoff","deadline":["backoff",1700000300000]}}"#;
+        let reordered = br#"{"schema":3,"device":"r1","tenant":"acme","seq":7,"at":1700000000000,"node":"backup-1","correlation":"attempt-3","event":{"due":9,"timer":"jitter","type":"timer_fired"},"after":{"phase":"backoff","deadline":["backoff",1700000300000]}}"#;
         assert_eq!(decode(reordered).unwrap(), env);
         // Errors are the domain's own.
         for bad in [
