@@ -192,6 +192,7 @@ async fn idle_100k() -> (u64, f64, f64, f64) {
             host: format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255),
             port: 22,
             policy: policy.clone(),
+            tags: Vec::new(),
             credentials: String::new(),
             known_host_key: None,
         })

@@ -118,6 +118,7 @@ fn device_log(d: usize, per_device: usize, rng: &mut ChaCha8Rng, mix: &mut Mix) 
             port: 22,
             jitter_ms: rng.random_range(30_000..300_000),
             policy: RetryPolicy::default(),
+            tags: Vec::new(),
         },
     );
     while log.len() < per_device {
@@ -247,6 +248,7 @@ fn device_log(d: usize, per_device: usize, rng: &mut ChaCha8Rng, mix: &mut Mix) 
                         port: 22,
                         jitter_ms: 0,
                         policy: RetryPolicy::default(),
+                        tags: Vec::new(),
                     }
                 }
                 _ => {

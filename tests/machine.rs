@@ -75,6 +75,7 @@ fn enrolled(host: &str) -> Event {
         port: 22,
         jitter_ms: JITTER_MS,
         policy: RetryPolicy::default(),
+        tags: Vec::new(),
     }
 }
 
@@ -900,6 +901,7 @@ fn enrolled_on_an_active_device_updates_the_address_but_not_the_schedule() {
             port: 2222,
             jitter_ms: 1,
             policy: RetryPolicy::default(),
+            tags: Vec::new(),
         });
         assert_eq!(&*t.state.host, "192.0.2.7", "{name}");
         assert_eq!(t.state.port, 2222, "{name}");
@@ -917,6 +919,7 @@ fn enrolled_on_an_active_device_updates_the_address_but_not_the_schedule() {
         port: 2222,
         jitter_ms: 1,
         policy: RetryPolicy::default(),
+        tags: Vec::new(),
     });
     let t = story.fire_deadline();
     assert!(matches!(
@@ -1019,6 +1022,36 @@ fn a_policy_change_applies_to_the_next_decision() {
 }
 
 #[test]
+fn a_shorter_interval_brings_an_idle_devices_next_backup_forward() {
+    let mut story = Story::idle();
+    let settled = Timestamp(story.now);
+    story.wait(secs(600));
+    let shorter = |interval_secs| Event::PolicyChanged {
+        policy: RetryPolicy {
+            interval_secs,
+            ..RetryPolicy::default()
+        },
+    };
+    let t = story.then_apply(shorter(3_600));
+    assert_eq!(
+        t.state.deadline(),
+        Some((TimerKind::Scheduled, settled.plus_secs(3_600))),
+        "one new interval after the last backup, not after the change"
+    );
+    let t = story.then_apply(shorter(86_400));
+    assert_eq!(
+        t.state.deadline(),
+        Some((TimerKind::Scheduled, settled.plus_secs(3_600))),
+        "a longer interval waits for the backup already due"
+    );
+    let t = story.then_apply(Event::TagsChanged {
+        tags: vec!["core".into()],
+    });
+    assert_eq!(&*t.state.tags, ["core".to_string()]);
+    assert_eq!(t.state.phase, story.state.phase);
+}
+
+#[test]
 fn an_invalid_policy_is_recorded_and_the_old_one_stays() {
     let story = Story::idle();
     let t = story.when(Event::PolicyChanged {
@@ -1045,6 +1078,7 @@ fn an_invalid_policy_is_recorded_and_the_old_one_stays() {
             interval_secs: 0,
             ..RetryPolicy::default()
         },
+        tags: Vec::new(),
     });
     assert_eq!(t.state.policy.interval_secs, 21_600);
 }

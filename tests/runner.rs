@@ -237,6 +237,7 @@ fn enrol(rig: &Rig, n: usize) {
             host: format!("192.0.2.{}", i + 1),
             port: 22,
             policy: policy(),
+            tags: Vec::new(),
             credentials: String::new(),
             known_host_key: None,
         })

@@ -24,13 +24,22 @@ pub fn describe(env: &Envelope) -> String {
             host,
             port,
             jitter_ms,
+            policy,
+            tags,
             ..
         } => {
             format!(
-                "enrolled {host}:{port} (first backup after {} s)",
-                jitter_ms / 1000
+                "enrolled {host}:{port} (first backup after {} s, every {} s{})",
+                jitter_ms / 1000,
+                policy.interval_secs,
+                tag_list(tags)
             )
         }
+        Event::PolicyChanged { policy } => format!(
+            "policy changed: every {} s, retries after {:?} s, {} s per attempt",
+            policy.interval_secs, policy.backoff_secs, policy.command_timeout_secs
+        ),
+        Event::TagsChanged { tags } => format!("tags changed{}", tag_list(tags)),
         Event::TimerFired { timer, .. } => format!("timer {timer:?} fired"),
         Event::AttemptFinished { attempt, outcome } => match outcome {
             Outcome::Collected {
@@ -81,6 +90,14 @@ pub fn describe(env: &Envelope) -> String {
         rfc3339(env.at),
         env.node
     )
+}
+
+fn tag_list(tags: &[String]) -> String {
+    if tags.is_empty() {
+        ", no tags".into()
+    } else {
+        format!(", tags {}", tags.join(","))
+    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {

@@ -14,15 +14,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::domain::RetryPolicy;
+use crate::domain::Policies;
 use crate::effects::inventory::Inventory;
 use crate::effects::inventory::postgres::{PgInventory, ReadNotes};
 use crate::effects::runner::{Command, DesiredDevice, RunnerHandle};
 
 use super::InventoryReloads;
 
-/// What the inventory wants the fleet to be, under `policy`.
-pub fn desired(inventory: &Inventory, policy: &RetryPolicy) -> Vec<DesiredDevice> {
+/// What the inventory wants the fleet to be: each device under the policy
+/// its tags select.
+pub fn desired(inventory: &Inventory, policies: &Policies) -> Vec<DesiredDevice> {
     inventory
         .devices
         .values()
@@ -31,7 +32,8 @@ pub fn desired(inventory: &Inventory, policy: &RetryPolicy) -> Vec<DesiredDevice
             tenant: d.tenant.clone(),
             host: d.host.clone(),
             port: d.port,
-            policy: policy.clone(),
+            policy: policies.for_tags(&d.tags),
+            tags: d.tags.clone(),
             credentials: d.credentials_version(),
             known_host_key: d.known_host_key.clone(),
         })
@@ -41,7 +43,7 @@ pub fn desired(inventory: &Inventory, policy: &RetryPolicy) -> Vec<DesiredDevice
 /// Where a freshly read inventory goes, whichever source read it: the
 /// executor's copy (logins, problems) and the runner's reconcile.
 pub(super) struct Feed {
-    pub policy: RetryPolicy,
+    pub policies: Policies,
     pub inventory: Arc<RwLock<Inventory>>,
     pub runner: RunnerHandle,
     pub reloads: tokio::sync::watch::Sender<InventoryReloads>,
@@ -52,7 +54,7 @@ impl Feed {
     /// decides what changed (credentials included: the operator's fix of a
     /// refused login). Returns how many devices it holds.
     fn apply(&self, new: Inventory) -> usize {
-        let devices = desired(&new, &self.policy);
+        let devices = desired(&new, &self.policies);
         let count = devices.len();
         if let Ok(mut inv) = self.inventory.write() {
             *inv = new;

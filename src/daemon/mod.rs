@@ -274,7 +274,7 @@ pub async fn start_with_vault(
         let inv = inventory
             .read()
             .map_err(|_| anyhow::anyhow!("inventory lock poisoned"))?;
-        desired(&inv, &config.policy)
+        desired(&inv, &config.policies())
     };
     if first_read {
         handle.send(Command::Reconcile { devices: first });
@@ -302,7 +302,7 @@ pub async fn start_with_vault(
 
     let (reloads_tx, inventory_reloads) = tokio::sync::watch::channel(InventoryReloads::default());
     let feed = inventory::Feed {
-        policy: config.policy.clone(),
+        policies: config.policies(),
         inventory,
         runner: handle.clone(),
         reloads: reloads_tx,

@@ -22,8 +22,11 @@ use super::time::Timestamp;
 /// version and every older one it knows how to upcast. Schema 3 adds
 /// `stored_apart` to a collected outcome (absent, i.e. `None`, in older
 /// events: nothing to upcast); a release of schema 2 refuses such an event
-/// by its version rather than by an unknown field.
-pub const SCHEMA_VERSION: u32 = 3;
+/// by its version rather than by an unknown field. Schema 4 adds the
+/// inventory's `tags` to `Enrolled` (absent in older events: none) and the
+/// `tags_changed` event, so that an auditor with the log alone can filter
+/// by tag and see why a device got the policy it has.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Identifier of a device, as it appears in the inventory and in subjects.
 ///
@@ -357,7 +360,12 @@ pub enum Event {
         jitter_ms: u64,
         /// The policy in force for this device from now on.
         policy: RetryPolicy,
+        /// The inventory's tags for the device (schema 4).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tags: Vec<String>,
     },
+    /// The device's tags in the inventory changed (nothing else did).
+    TagsChanged { tags: Vec<String> },
     /// The device left the inventory. Its history stays.
     Retired,
     /// An operator asked for a backup now.
@@ -392,6 +400,7 @@ impl Event {
             Event::HostKeyReset => "host_key_reset",
             Event::HostKeyAccepted { .. } => "host_key_accepted",
             Event::PolicyChanged { .. } => "policy_changed",
+            Event::TagsChanged { .. } => "tags_changed",
             Event::TimerFired { .. } => "timer_fired",
             Event::AttemptFinished { .. } => "attempt_finished",
         }
@@ -407,6 +416,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "host_key_reset",
     "host_key_accepted",
     "policy_changed",
+    "tags_changed",
     "timer_fired",
     "attempt_finished",
 ];

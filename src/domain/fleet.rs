@@ -84,6 +84,9 @@ pub struct DesiredDevice {
     pub host: String,
     pub port: u16,
     pub policy: RetryPolicy,
+    /// The inventory's tags, recorded so that filters and per-tag policies
+    /// can be audited from the log alone.
+    pub tags: Vec<String>,
     /// Which credentials the inventory names (an opaque digest, never the
     /// credentials): a change is the operator's fix of a refused login.
     pub credentials: String,
@@ -97,8 +100,12 @@ pub struct DesiredDevice {
 /// What a reconcile queued.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Reconciled {
-    /// New devices, and devices whose address, tenant or policy changed.
+    /// New devices, and devices whose address or tenant changed.
     pub enrolled: usize,
+    /// Enrolled devices whose policy changed (a `PolicyChanged` each).
+    pub policies_changed: usize,
+    /// Enrolled devices whose tags changed (a `TagsChanged` each).
+    pub tags_changed: usize,
     pub retired: usize,
     pub credentials_updated: usize,
     /// Host keys taken over from the inventory.
@@ -400,6 +407,7 @@ impl Fleet {
         host: String,
         port: u16,
         policy: RetryPolicy,
+        tags: Vec<String>,
     ) {
         let jitter_ms = self.jitter.draw(&policy);
         let event = Event::Enrolled {
@@ -408,6 +416,7 @@ impl Fleet {
             port,
             jitter_ms,
             policy,
+            tags,
         };
         self.submit(device, tenant, event, None);
     }
@@ -643,7 +652,7 @@ impl Fleet {
             self.reserved = self.reserved.saturating_sub(1);
         }
         self.news.extend(self.pauses.log_recorded());
-        self.asked.recorded(&envelope);
+        self.asked.recorded(&envelope, &transition.state);
         if let Event::AttemptFinished { outcome, .. } = &envelope.event {
             self.news
                 .extend(self.pauses.attempt_settled(envelope.at, outcome));

@@ -15,15 +15,29 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::{DesiredDevice, Fleet, Reconciled};
 use crate::domain::event::{DeviceId, Envelope, Event, TenantId};
+use crate::domain::machine::DeviceState;
 use crate::domain::policy::RetryPolicy;
 
-/// The address and policy an enrolment records.
+/// What the inventory wants recorded for one device.
 #[derive(Debug, Clone, PartialEq)]
 struct Shape {
     tenant: TenantId,
     host: String,
     port: u16,
     policy: RetryPolicy,
+    tags: Vec<String>,
+}
+
+impl Shape {
+    /// Enrolled at this address (a change of address or tenant enrols
+    /// again; anything else is a `PolicyChanged` or `TagsChanged`).
+    fn same_address(&self, s: &DeviceState) -> bool {
+        s.is_active() && s.tenant == self.tenant && *s.host == *self.host && s.port == self.port
+    }
+
+    fn matches(&self, s: &DeviceState) -> bool {
+        self.same_address(s) && *s.policy == self.policy && *s.tags == *self.tags
+    }
 }
 
 /// What reconciles asked for that the log has not recorded yet.
@@ -35,20 +49,16 @@ pub(super) struct Asked {
 }
 
 impl Asked {
-    /// The log recorded `env`: what it settles is no longer outstanding.
-    pub(super) fn recorded(&mut self, env: &Envelope) {
+    /// The log recorded `env`, leading to `state`: what it settles is no
+    /// longer outstanding.
+    pub(super) fn recorded(&mut self, env: &Envelope, state: &DeviceState) {
         match &env.event {
-            Event::Enrolled {
-                tenant,
-                host,
-                port,
-                policy,
-                ..
-            } => {
-                let done = self.enrolments.get(&env.device).is_some_and(|s| {
-                    s.tenant == *tenant && s.host == *host && s.port == *port && s.policy == *policy
-                });
-                if done {
+            Event::Enrolled { .. } | Event::PolicyChanged { .. } | Event::TagsChanged { .. } => {
+                if self
+                    .enrolments
+                    .get(&env.device)
+                    .is_some_and(|s| s.matches(state))
+                {
                     self.enrolments.remove(&env.device);
                 }
             }
@@ -61,7 +71,6 @@ impl Asked {
             Event::TriggerRequested { .. }
             | Event::CredentialsUpdated
             | Event::HostKeyReset
-            | Event::PolicyChanged { .. }
             | Event::TimerFired { .. }
             | Event::AttemptFinished { .. } => {}
         }
@@ -69,8 +78,9 @@ impl Asked {
 }
 
 impl Fleet {
-    /// The inventory as it should be: enrol what is new or changed (tenant,
-    /// address, policy), retire what is gone, and record
+    /// The inventory as it should be: enrol what is new or moved (tenant,
+    /// address), record `PolicyChanged` / `TagsChanged` for an enrolled
+    /// device whose policy or tags changed, retire what is gone, and record
     /// `CredentialsUpdated` for a device whose credentials changed since the
     /// last reconcile (it unblocks an `AuthBlocked` device; a recorded no-op
     /// for any other). Devices already as desired — recorded, or asked for
@@ -104,33 +114,40 @@ impl Fleet {
             host: d.host,
             port: d.port,
             policy: d.policy,
+            tags: d.tags,
         };
         let state = self.state(&d.device);
-        let recorded = state.is_some_and(|s| {
-            s.is_active()
-                && s.tenant == shape.tenant
-                && *s.host == *shape.host
-                && s.port == shape.port
-                && *s.policy == shape.policy
-        });
+        let recorded = state.is_some_and(|s| shape.matches(s));
         let asked = self.asked.enrolments.get(&d.device) == Some(&shape);
         let active = state.is_some_and(|s| s.is_active());
         let trusts_none = state.is_none_or(|s| !s.is_active() || s.trusted_host_key.is_none());
+        let changes = state.filter(|s| shape.same_address(s)).map(|s| {
+            (
+                (*s.policy != shape.policy).then(|| shape.policy.clone()),
+                (*s.tags != *shape.tags).then(|| shape.tags.clone()),
+            )
+        });
         let before = self
             .credentials
             .insert(d.device.clone(), d.credentials.clone());
         if !recorded && !asked {
-            done.enrolled += 1;
             self.asked
                 .enrolments
                 .insert(d.device.clone(), shape.clone());
-            self.enroll(
-                d.device.clone(),
-                shape.tenant,
-                shape.host,
-                shape.port,
-                shape.policy,
-            );
+            match changes {
+                Some((policy, tags)) => self.record_changes(&d.device, policy, tags, done),
+                None => {
+                    done.enrolled += 1;
+                    self.enroll(
+                        d.device.clone(),
+                        shape.tenant,
+                        shape.host,
+                        shape.port,
+                        shape.policy,
+                        shape.tags,
+                    );
+                }
+            }
         } else if recorded {
             // A later inventory went back to what the log holds.
             self.asked.enrolments.remove(&d.device);
@@ -145,6 +162,26 @@ impl Fleet {
         if active && before.is_some_and(|b| b != d.credentials) {
             done.credentials_updated += 1;
             self.submit_known(d.device, Event::CredentialsUpdated);
+        }
+    }
+}
+
+impl Fleet {
+    /// An enrolled device's new policy and tags, one event each.
+    fn record_changes(
+        &mut self,
+        device: &DeviceId,
+        policy: Option<RetryPolicy>,
+        tags: Option<Vec<String>>,
+        done: &mut Reconciled,
+    ) {
+        if let Some(policy) = policy {
+            done.policies_changed += 1;
+            self.submit_known(device.clone(), Event::PolicyChanged { policy });
+        }
+        if let Some(tags) = tags {
+            done.tags_changed += 1;
+            self.submit_known(device.clone(), Event::TagsChanged { tags });
         }
     }
 }

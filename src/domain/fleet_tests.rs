@@ -27,6 +27,7 @@ fn enrol_slots(fleet: &mut Fleet, device: &str, jitter_ms: u64, slots: u32) {
                 max_concurrent: slots,
                 ..RetryPolicy::default()
             },
+            tags: Vec::new(),
         },
         None,
     );
@@ -168,6 +169,7 @@ fn a_refresh_during_an_enrolment_asks_nothing_twice() {
         host: "192.0.2.1".into(),
         port,
         policy: RetryPolicy::default(),
+        tags: Vec::new(),
         credentials: "v1".into(),
         known_host_key: key.map(str::to_owned),
     };
@@ -223,6 +225,7 @@ fn reconcile_enrols_retires_and_sees_changed_credentials() {
         host: host.into(),
         port: 22,
         policy: RetryPolicy::default(),
+        tags: Vec::new(),
         credentials: credentials.into(),
         known_host_key: None,
     };
@@ -410,6 +413,7 @@ fn a_host_key_the_inventory_trusts_is_adopted_only_while_none_is_trusted() {
         host: "192.0.2.1".into(),
         port: 22,
         policy: RetryPolicy::default(),
+        tags: Vec::new(),
         credentials: "v1".into(),
         known_host_key: key.map(str::to_owned),
     };
@@ -430,4 +434,51 @@ fn a_host_key_the_inventory_trusts_is_adopted_only_while_none_is_trusted() {
     let done = fleet.reconcile(vec![want(Some("SHA256:k2"))]);
     assert_eq!(done, Reconciled::default());
     assert!(!fleet.has_submitted());
+}
+
+#[test]
+fn a_new_policy_or_new_tags_are_recorded_as_such_without_a_new_jitter() {
+    let mut fleet = Fleet::new("n1").with_jitter_seed(5);
+    let mut log = Vec::new();
+    let want = |interval: u64, tags: &[&str]| DesiredDevice {
+        device: id("a"),
+        tenant: tenant(),
+        host: "192.0.2.1".into(),
+        port: 22,
+        policy: RetryPolicy {
+            interval_secs: interval,
+            ..RetryPolicy::default()
+        },
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        credentials: "v1".into(),
+        known_host_key: None,
+    };
+    assert_eq!(fleet.reconcile(vec![want(21_600, &["edge"])]).enrolled, 1);
+    drain(&mut fleet, 0, &mut log);
+    let jitter = fleet.state(&id("a")).unwrap().deadline();
+    let changed = fleet.reconcile(vec![want(3_600, &["edge", "core"])]);
+    assert_eq!(
+        (
+            changed.enrolled,
+            changed.policies_changed,
+            changed.tags_changed
+        ),
+        (0, 1, 1)
+    );
+    // Asked again before it lands: nothing twice.
+    assert_eq!(
+        fleet.reconcile(vec![want(3_600, &["edge", "core"])]),
+        Reconciled::default()
+    );
+    drain(&mut fleet, 0, &mut log);
+    let names: Vec<&str> = log.iter().map(|e| e.event.name()).collect();
+    assert_eq!(names, ["enrolled", "policy_changed", "tags_changed"]);
+    let s = fleet.state(&id("a")).unwrap();
+    assert_eq!(s.policy.interval_secs, 3_600);
+    assert_eq!(&*s.tags, ["edge".to_string(), "core".to_string()]);
+    assert_eq!(s.deadline(), jitter, "the first backup stays where it was");
+    assert_eq!(
+        fleet.reconcile(vec![want(3_600, &["edge", "core"])]),
+        Reconciled::default()
+    );
 }

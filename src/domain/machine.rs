@@ -130,6 +130,10 @@ pub struct DeviceState {
     pub last_failure: Option<Arc<LastFailure>>,
     /// RouterOS major version seen in the last export.
     pub routeros_major: Option<u32>,
+    /// The inventory's tags (from `Enrolled` / `TagsChanged`): what
+    /// per-tag policies and the operator's filters match. No decision
+    /// reads them.
+    pub tags: Arc<[String]>,
 }
 
 /// What a step did with its event, for audit and tests.
@@ -228,6 +232,7 @@ impl DeviceState {
             trusted_host_key: None,
             last_failure: None,
             routeros_major: None,
+            tags: Arc::from([]),
         }
     }
 
@@ -258,6 +263,12 @@ impl DeviceState {
         !matches!(self.phase, Phase::Unenrolled | Phase::Retired { .. })
     }
 
+    fn set_tags(&mut self, tags: &[String]) {
+        if *self.tags != *tags {
+            self.tags = Arc::from(tags);
+        }
+    }
+
     fn enter(&mut self, phase: Phase, at: Timestamp) {
         self.phase = phase;
         self.since = at;
@@ -273,8 +284,10 @@ impl DeviceState {
                 port,
                 jitter_ms,
                 policy,
+                tags,
             } => {
                 self.tenant = tenant.clone();
+                self.set_tags(tags);
                 if *self.host != **host {
                     self.host = Arc::from(host.as_str());
                 }
@@ -346,9 +359,22 @@ impl DeviceState {
                 }
                 Disposition::Applied
             }
+            Event::TagsChanged { tags } => {
+                self.set_tags(tags);
+                Disposition::Applied
+            }
             Event::PolicyChanged { policy } => match policy.validate() {
                 Ok(()) => {
                     self.policy = Arc::new(policy.clone());
+                    // A shorter interval brings the next backup forward
+                    // (from when the last attempt settled); a longer one
+                    // waits for the backup already due.
+                    if let Phase::Idle { next_due } = &mut self.phase {
+                        let sooner = self
+                            .since
+                            .plus_millis(policy.interval_secs.saturating_mul(1000));
+                        *next_due = (*next_due).min(sooner);
+                    }
                     Disposition::Applied
                 }
                 Err(e) => Disposition::Ignored(IgnoreReason::InvalidPolicy(e)),

@@ -19,6 +19,7 @@ pub mod health;
 pub mod machine;
 pub mod normalize;
 pub mod policy;
+pub mod policy_rules;
 pub mod schedule;
 pub mod time;
 
@@ -31,4 +32,5 @@ pub use machine::{
     DeviceState, Disposition, IgnoreReason, LastFailure, Phase, Shared, Transition, step,
 };
 pub use policy::{PolicyError, RetryPolicy};
+pub use policy_rules::{Policies, PolicyRule, RuleError};
 pub use time::Timestamp;

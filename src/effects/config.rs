@@ -34,6 +34,10 @@
 //! [policy]                           # see RetryPolicy; seconds
 //! interval_secs = 21600
 //! max_concurrent = 10
+//!
+//! [[policy_for]]                     # per tag, first match wins (see domain::policy_rules)
+//! tags = ["core"]
+//! interval_secs = 3600
 //! ```
 //!
 //! Environment overrides use the names operators of the platform we replace
@@ -51,7 +55,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::domain::{PolicyError, RetryPolicy};
+use crate::domain::{Policies, PolicyError, PolicyRule, RetryPolicy, RuleError};
 
 /// NATS settings (JetStream mode).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -230,6 +234,9 @@ pub struct DaemonConfig {
     pub ssh: SshConfig,
     #[serde(default)]
     pub policy: RetryPolicy,
+    /// `[[policy_for]]`: per-tag refinements of `policy`, first match wins.
+    #[serde(default)]
+    pub policy_for: Vec<PolicyRule>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -269,6 +276,7 @@ impl Default for DaemonConfig {
             postgres: None,
             ssh: SshConfig::default(),
             policy: RetryPolicy::default(),
+            policy_for: Vec::new(),
         }
     }
 }
@@ -295,6 +303,8 @@ pub enum ConfigError {
     },
     #[error("config {path}, [policy]: {source}")]
     Policy { path: PathBuf, source: PolicyError },
+    #[error("config {path}, {source}")]
+    PolicyRule { path: PathBuf, source: RuleError },
 }
 
 impl DaemonConfig {
@@ -402,7 +412,21 @@ impl DaemonConfig {
             .map_err(|source| ConfigError::Policy {
                 path: path.to_owned(),
                 source,
+            })?;
+        self.policies()
+            .validate()
+            .map_err(|source| ConfigError::PolicyRule {
+                path: path.to_owned(),
+                source,
             })
+    }
+
+    /// The base policy with its per-tag rules.
+    pub fn policies(&self) -> Policies {
+        Policies {
+            base: self.policy.clone(),
+            rules: self.policy_for.clone(),
+        }
     }
 
     /// Apply the environment overrides, read through `get`.
@@ -534,5 +558,40 @@ mod tests {
         std::fs::write(&path, "[policy]\nintervall = 5\n").unwrap();
         let e = DaemonConfig::load(&path).unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("intervall"), "{e}");
+    }
+
+    #[test]
+    fn per_tag_policies_are_read_and_a_bad_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("confkeep.toml");
+        std::fs::write(
+            &path,
+            "[policy]\ninterval_secs = 7200\n\n[[policy_for]]\ntags = [\"core\"]\ninterval_secs = 600\nbackoff_secs = [60]\n",
+        )
+        .unwrap();
+        let c = DaemonConfig::load(&path).unwrap();
+        let p = c.policies();
+        assert_eq!(p.for_tags(&["core".into()]).interval_secs, 600);
+        assert_eq!(p.for_tags(&["core".into()]).backoff_secs, [60]);
+        assert_eq!(p.for_tags(&[]).interval_secs, 7200);
+        std::fs::write(
+            &path,
+            "[[policy_for]]\ntags = [\"core\"]\ninterval_secs = 0\n",
+        )
+        .unwrap();
+        let e = DaemonConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("confkeep.toml")
+                && e.contains("[[policy_for]] number 1")
+                && e.contains("interval_secs"),
+            "{e}"
+        );
+        std::fs::write(
+            &path,
+            "[[policy_for]]\ntags = [\"core\"]\nmax_concurrent = 3\n",
+        )
+        .unwrap();
+        let e = DaemonConfig::load(&path).unwrap_err().to_string();
+        assert!(e.contains("max_concurrent") && e.contains("line 3"), "{e}");
     }
 }

@@ -445,7 +445,9 @@ impl Runner {
                 host,
                 port,
                 policy,
-            } => self.fleet.enroll(device, tenant, host, port, policy),
+            } => self
+                .fleet
+                .enroll(device, tenant, host, port, policy, Vec::new()),
             Command::Trigger {
                 device,
                 request,

@@ -334,6 +334,7 @@ impl<'a> Harness<'a> {
                 format!("10.{}.{}.{}", (d >> 16) & 255, (d >> 8) & 255, d & 255),
                 22,
                 self.policy.clone(),
+                Vec::new(),
             );
         }
     }
@@ -486,6 +487,7 @@ impl<'a> Harness<'a> {
         track.last_at = at;
         match &env.event {
             Event::Enrolled { .. } => track.fresh_since = at,
+            Event::TagsChanged { .. } => {}
             Event::AttemptFinished { attempt, outcome } => {
                 if track.in_flight != Some(*attempt) {
                     return; // not the attempt running: the machine ignores it too

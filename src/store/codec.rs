@@ -96,6 +96,7 @@ enum EventTag {
     HostKeyReset,
     HostKeyAccepted,
     PolicyChanged,
+    TagsChanged,
     TimerFired,
     AttemptFinished,
 }
@@ -120,6 +121,14 @@ struct EnrolledFields {
     port: u16,
     jitter_ms: u64,
     policy: RetryPolicy,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TagsFields {
+    tags: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -207,6 +216,7 @@ impl<'de> Deserialize<'de> for FastEvent {
                             port: f.port,
                             jitter_ms: f.jitter_ms,
                             policy: f.policy,
+                            tags: f.tags,
                         }
                     }
                     EventTag::Retired => {
@@ -229,6 +239,9 @@ impl<'de> Deserialize<'de> for FastEvent {
                     },
                     EventTag::PolicyChanged => Event::PolicyChanged {
                         policy: PolicyFields::deserialize(rest)?.policy,
+                    },
+                    EventTag::TagsChanged => Event::TagsChanged {
+                        tags: TagsFields::deserialize(rest)?.tags,
                     },
                     EventTag::TimerFired => {
                         let f = TimerFields::deserialize(rest)?;
@@ -326,6 +339,10 @@ mod tests {
                 port: 22,
                 jitter_ms: 42_000,
                 policy: RetryPolicy::default(),
+                tags: vec!["core".into()],
+            }),
+            base(Event::TagsChanged {
+                tags: vec!["core".into(), "v7".into()],
             }),
             base(Event::Retired),
             base(Event::TriggerRequested {
@@ -425,7 +442,7 @@ mod tests {
             due: Timestamp(9),
         });
         // Tag not first: still decodes (slow path), same result.
-        let reordered = br#"{"schema":3,"device":"r1","tenant":"acme","seq":7,"at":1700000000000,"node":"backup-1","correlation":"attempt-3","event":{"due":9,"timer":"jitter","type":"timer_fired"},"after":{"phase":"backoff","deadline":["backoff",1700000300000]}}"#;
+        let reordered = br#"{"schema":4,"device":"r1","tenant":"acme","seq":7,"at":1700000000000,"node":"backup-1","correlation":"attempt-3","event":{"due":9,"timer":"jitter","type":"timer_fired"},"after":{"phase":"backoff","deadline":["backoff",1700000300000]}}"#;
         assert_eq!(decode(reordered).unwrap(), env);
         // Errors are the domain's own.
         for bad in [

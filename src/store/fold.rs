@@ -190,6 +190,7 @@ pub fn sample_history(
                 port: 22,
                 jitter_ms: 30_000 + (seq * 7_919) % 270_000,
                 policy: RetryPolicy::default(),
+                tags: Vec::new(),
             },
             (_, Some((timer, due))) => {
                 at = due;

@@ -139,6 +139,7 @@ impl Run {
                 port: 22,
                 jitter_ms: *jitter_ms,
                 policy: RetryPolicy::default(),
+                tags: Vec::new(),
             },
         })
     }

@@ -121,6 +121,7 @@ proptest! {
             port: 22,
             jitter_ms: 1_000,
             policy: policy.clone(),
+            tags: Vec::new(),
         }, &mut ok)?;
         let event = run.event_for(&Action::FireDeadline).unwrap();
         run.push(event, &mut ok)?;

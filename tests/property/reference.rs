@@ -30,6 +30,11 @@ pub struct Model {
     pub attempts: u64,
     pub trusted: Option<String>,
     pub policy: RetryPolicy,
+    /// When the phase was entered (a shorter interval brings an idle
+    /// device's next backup forward from there).
+    since: Timestamp,
+    /// The time of the event being applied.
+    now: Timestamp,
 }
 
 impl Model {
@@ -42,6 +47,8 @@ impl Model {
             attempts: 0,
             trusted: None,
             policy: RetryPolicy::default(),
+            since: Timestamp(0),
+            now: Timestamp(0),
         }
     }
 
@@ -52,6 +59,7 @@ impl Model {
     fn enter(&mut self, phase: PhaseKind, deadline: Option<(TimerKind, Timestamp)>) {
         self.phase = phase;
         self.deadline = deadline;
+        self.since = self.now;
         if phase != PhaseKind::Running {
             self.running = None;
         }
@@ -71,6 +79,7 @@ impl Model {
 
     pub fn apply(&mut self, at: Timestamp, event: &Event) -> Expected {
         let mut out = Expected::default();
+        self.now = at;
         match event {
             Event::Enrolled {
                 jitter_ms, policy, ..
@@ -135,8 +144,15 @@ impl Model {
             Event::PolicyChanged { policy } => {
                 if policy.validate().is_ok() {
                     self.policy = policy.clone();
+                    if let (PhaseKind::Idle, Some((TimerKind::Scheduled, due))) =
+                        (self.phase, self.deadline)
+                    {
+                        let sooner = self.since.plus_secs(policy.interval_secs);
+                        self.deadline = Some((TimerKind::Scheduled, due.min(sooner)));
+                    }
                 }
             }
+            Event::TagsChanged { .. } => {}
             Event::TimerFired { timer, due } => {
                 if self.deadline == Some((*timer, *due)) {
                     if *timer == TimerKind::AttemptDeadline {

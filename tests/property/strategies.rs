@@ -195,17 +195,31 @@ pub fn text() -> impl Strategy<Value = String> {
     "\\PC{0,24}"
 }
 
+pub fn tags() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(text(), 0..3)
+}
+
 pub fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
-        (id(), text(), any::<u16>(), any::<u64>(), any_policy()).prop_map(
-            |(tenant, host, port, jitter_ms, policy)| Event::Enrolled {
-                tenant: TenantId::parse(&tenant).unwrap(),
-                host,
-                port,
-                jitter_ms,
-                policy,
-            }
-        ),
+        (
+            id(),
+            text(),
+            any::<u16>(),
+            any::<u64>(),
+            any_policy(),
+            tags()
+        )
+            .prop_map(
+                |(tenant, host, port, jitter_ms, policy, tags)| Event::Enrolled {
+                    tenant: TenantId::parse(&tenant).unwrap(),
+                    host,
+                    port,
+                    jitter_ms,
+                    policy,
+                    tags,
+                }
+            ),
+        tags().prop_map(|tags| Event::TagsChanged { tags }),
         Just(Event::Retired),
         text().prop_map(|request| Event::TriggerRequested { request }),
         Just(Event::CredentialsUpdated),
