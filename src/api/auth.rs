@@ -5,7 +5,9 @@
 //! address it comes from. Reads need it too on a listener that is not
 //! loopback, unless `api_public_reads = true`. Without a token the daemon
 //! only ever listens on loopback (checked at start, see `serve`), so a
-//! tokenless write can only come from this host.
+//! tokenless write can only come from this host. A diff shows config text
+//! (`show-sensitive`: passwords, keys), so it needs the token whenever one
+//! is set, like a write, even on loopback or with public reads.
 //!
 //! The token is kept as its SHA-256 and compared in constant time: the
 //! digest makes both sides the same length, so neither the content nor the
@@ -153,6 +155,12 @@ impl Denied {
 /// about the fleet.
 const OPEN_PATHS: &[&str] = &["/healthz"];
 
+/// Paths that answer with config text (`show-sensitive`: passwords and
+/// keys): the token whenever one is set, loopback and public reads too.
+pub fn reveals_config(path: &str) -> bool {
+    path.starts_with("/v1/devices/") && path.ends_with("/diff")
+}
+
 impl Access {
     /// Whether a request with this method, path and `Authorization` header
     /// may go on.
@@ -165,7 +173,7 @@ impl Access {
         let Some(token) = &self.token else {
             return Ok(()); // loopback only: checked when the listener was bound
         };
-        let read = *method == Method::GET || *method == Method::HEAD;
+        let read = (*method == Method::GET || *method == Method::HEAD) && !reveals_config(path);
         if read && (OPEN_PATHS.contains(&path) || self.loopback || self.public_reads) {
             return Ok(());
         }
@@ -253,6 +261,13 @@ mod tests {
             access(true, false).check(&Method::GET, "/v1/status", None),
             Ok(())
         );
+        for (loopback, public) in [(true, false), (false, true)] {
+            assert_eq!(
+                access(loopback, public).check(&Method::GET, "/v1/devices/r1/diff", None),
+                Err(Denied::Missing),
+                "config text needs the token (loopback {loopback}, public reads {public})"
+            );
+        }
         assert_eq!(
             access(false, false).check(&Method::GET, "/healthz", None),
             Ok(())

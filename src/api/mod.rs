@@ -26,6 +26,7 @@
 
 pub mod auth;
 pub mod nats_trigger;
+pub mod reads;
 pub mod requests;
 pub mod scrape;
 pub mod serve;
@@ -40,13 +41,17 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{DeviceId, Envelope, TenantId, Timestamp, TriggerReply};
+use crate::domain::{DeviceId, TenantId, Timestamp, TriggerReply};
 use crate::effects::runner::{Clock, Command, RunnerHandle};
-use crate::projections::status::{DeviceStatus, FleetSummary, StatusBoard};
+use crate::effects::snapshot_read::SnapshotReader;
+use crate::projections::status::{
+    DeviceFilter, DevicePage, DeviceStatus, Facets, FleetSummary, StatusBoard,
+};
+
 use crate::store::EventLog;
+pub use reads::HistoryPageResponse;
 
 use self::auth::Access;
 use self::requests::RequestError;
@@ -64,6 +69,8 @@ pub struct ApiState {
     pub scrape: scrape::Scrape,
     pub node: String,
     pub requests: Arc<AtomicU64>,
+    /// Where snapshot texts are read back from (for diffs), when they can be.
+    pub snapshots: Option<Arc<SnapshotReader>>,
 }
 
 /// The whole router, behind the access rule and the limits.
@@ -72,7 +79,10 @@ pub fn router(state: ApiState, access: Access, limits: HttpLimits) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/v1/status", get(status))
         .route("/v1/devices/{device}", get(device_status))
+        .route("/v1/devices", get(devices))
         .route("/v1/devices/{device}/history", get(history))
+        .route("/v1/devices/{device}/snapshots", get(snapshots))
+        .route("/v1/devices/{device}/diff", get(diff))
         .route("/v1/devices/{device}/trigger", post(trigger))
         .route("/v1/trigger", post(trigger_body))
         .route(
@@ -112,6 +122,17 @@ pub struct StatusResponse {
     pub now: Timestamp,
     pub summary: FleetSummary,
     pub devices: Vec<DeviceStatus>,
+}
+
+impl StatusResponse {
+    /// The answer of `/v1/status` and of `confkeep status` from the log.
+    pub fn of(board: &StatusBoard, filter: &DeviceFilter, now: Timestamp) -> StatusResponse {
+        StatusResponse {
+            now,
+            summary: board.summary(now),
+            devices: board.query(filter, 0, usize::MAX, now).devices,
+        }
+    }
 }
 
 /// Every error answer: a stable code and a message for a human.
@@ -181,19 +202,52 @@ fn parse_device(raw: &str) -> Result<DeviceId, Response> {
     DeviceId::parse(raw).map_err(|e| error(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))
 }
 
-async fn status(State(s): State<ApiState>) -> Response {
+fn board_unavailable() -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "status unavailable",
+    )
+}
+
+/// The fleet summary and every device the filters leave (all without).
+async fn status(State(s): State<ApiState>, RawQuery(query): RawQuery) -> Response {
+    let q = match requests::device_query(query.as_deref(), usize::MAX) {
+        Ok(q) => q,
+        Err(e) => return bad_request(e),
+    };
     let now = s.clock.now();
     let Ok(board) = s.status.lock() else {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "status unavailable",
-        );
+        return board_unavailable();
     };
-    Json(StatusResponse {
+    Json(StatusResponse::of(&board, &q.filter, now)).into_response()
+}
+
+/// One page of the devices the filters leave, with the whole fleet's
+/// summary and the tenants and tags to filter by.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DevicesResponse {
+    pub now: Timestamp,
+    pub summary: FleetSummary,
+    pub facets: Facets,
+    #[serde(flatten)]
+    pub page: DevicePage,
+}
+
+async fn devices(State(s): State<ApiState>, RawQuery(query): RawQuery) -> Response {
+    let q = match requests::device_query(query.as_deref(), requests::DEFAULT_DEVICES_PAGE) {
+        Ok(q) => q,
+        Err(e) => return bad_request(e),
+    };
+    let now = s.clock.now();
+    let Ok(board) = s.status.lock() else {
+        return board_unavailable();
+    };
+    Json(DevicesResponse {
         now,
         summary: board.summary(now),
-        devices: board.rows().collect(),
+        facets: board.facets(),
+        page: board.query(&q.filter, q.offset, q.limit, now),
     })
     .into_response()
 }
@@ -213,15 +267,6 @@ async fn device_status(State(s): State<ApiState>, Path(device): Path<String>) ->
     }
 }
 
-/// One page of a device's audit trail.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct HistoryPageResponse {
-    pub device: String,
-    pub events: Vec<Envelope>,
-    /// Ask again with `after=` this for the next page; absent on the last.
-    pub next_after: Option<u64>,
-}
-
 async fn history(
     State(s): State<ApiState>,
     Path(device): Path<String>,
@@ -235,35 +280,69 @@ async fn history(
         Ok(p) => p,
         Err(e) => return bad_request(e),
     };
-    // Only one page is ever held: the stream is read up to one event past it.
-    let mut stream = s.log.device_history(&device);
-    let mut events: Vec<Envelope> = Vec::with_capacity(page.limit.min(64));
-    let mut more = false;
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(env) if env.seq <= page.after => {}
-            Ok(_) if events.len() == page.limit => {
-                more = true;
-                break;
-            }
-            Ok(env) => events.push(env),
-            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "log", e.to_string()),
-        }
+    match reads::history_page(&*s.log, &device, page).await {
+        Ok(page) => Json(page).into_response(),
+        Err(e) => read_failure(e),
     }
-    if events.is_empty() && page.after == 0 {
+}
+
+async fn snapshots(State(s): State<ApiState>, Path(device): Path<String>) -> Response {
+    let device = match parse_device(&device) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    match reads::snapshots(&*s.log, &device).await {
+        Ok((tenant, list)) => Json(reads::SnapshotsResponse {
+            device: device.to_string(),
+            tenant: tenant.to_string(),
+            snapshots: list.into_entries(),
+        })
+        .into_response(),
+        Err(e) => read_failure(e),
+    }
+}
+
+/// Config text: needs the token whenever one is set (see [`auth`]).
+async fn diff(
+    State(s): State<ApiState>,
+    Path(device): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let device = match parse_device(&device) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let (old, new) = match requests::diff_query(query.as_deref()) {
+        Ok(q) => q,
+        Err(e) => return bad_request(e),
+    };
+    let Some(reader) = &s.snapshots else {
         return error(
             StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no events for device {device}"),
+            "no_snapshots",
+            "this daemon cannot read its snapshots back",
         );
+    };
+    match reads::diff(&*s.log, reader, &device, old.as_deref(), new.as_deref()).await {
+        Ok(d) => Json(d).into_response(),
+        Err(e) => read_failure(e),
     }
-    let next_after = more.then(|| events.last().map_or(page.after, |e| e.seq));
-    Json(HistoryPageResponse {
-        device: device.to_string(),
-        events,
-        next_after,
-    })
-    .into_response()
+}
+
+fn read_failure(e: reads::ReadFailure) -> Response {
+    match e {
+        reads::ReadFailure::NotFound(m) => error(StatusCode::NOT_FOUND, "not_found", m),
+        reads::ReadFailure::BadRequest(m) => error(StatusCode::BAD_REQUEST, "bad_request", m),
+        reads::ReadFailure::Log(m) => error(StatusCode::SERVICE_UNAVAILABLE, "log", m),
+        reads::ReadFailure::Snapshot(
+            e @ crate::effects::snapshot_read::ReadError::Missing { .. },
+        ) => error(StatusCode::NOT_FOUND, "snapshot_missing", e.to_string()),
+        reads::ReadFailure::Snapshot(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "snapshot_unreadable",
+            e.to_string(),
+        ),
+    }
 }
 
 /// The answer to a trigger, as JSON and an HTTP status.

@@ -7,7 +7,8 @@
 
 use serde::Deserialize;
 
-use crate::domain::{DeviceId, TenantId};
+use crate::domain::{DeviceId, PhaseKind, TenantId, Timestamp};
+use crate::projections::status::DeviceFilter;
 
 /// A request that cannot be used: which field, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,6 +118,10 @@ pub fn check_fingerprint(fp: &str) -> Result<(), String> {
 pub struct HistoryPage {
     pub after: u64,
     pub limit: usize,
+    /// Only events recorded at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only events recorded at or before this time.
+    pub until: Option<Timestamp>,
 }
 
 /// The page size when none is asked for.
@@ -124,35 +129,141 @@ pub const DEFAULT_PAGE: usize = 500;
 /// The largest page: bounds what one answer holds in memory.
 pub const MAX_PAGE: usize = 5_000;
 
-/// `after=N&limit=N` (both optional) from a query string.
+/// The query string's pairs, percent-decoded.
+fn pairs(query: Option<&str>) -> impl Iterator<Item = (String, String)> + '_ {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+}
+
+fn number(key: &str, value: &str) -> Result<u64, RequestError> {
+    value
+        .parse::<u64>()
+        .map_err(|_| RequestError::new(key, format!("{value:?} is not a whole number")))
+}
+
+fn page_size(key: &str, value: &str, max: usize) -> Result<usize, RequestError> {
+    let n = number(key, value)?;
+    if n == 0 || n > max as u64 {
+        return Err(RequestError::new(key, format!("{n} is outside 1..={max}")));
+    }
+    Ok(n as usize)
+}
+
+/// `after=N&limit=N&since=MS&until=MS` (all optional) from a query string.
 pub fn history_page(query: Option<&str>) -> Result<HistoryPage, RequestError> {
     let mut page = HistoryPage {
         after: 0,
         limit: DEFAULT_PAGE,
+        since: None,
+        until: None,
     };
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let number = || {
-            value
-                .parse::<u64>()
-                .map_err(|_| RequestError::new(key, format!("{value:?} is not a whole number")))
-        };
-        match key {
-            "after" => page.after = number()?,
-            "limit" => {
-                let n = number()?;
-                if n == 0 || n > MAX_PAGE as u64 {
-                    return Err(RequestError::new(
-                        "limit",
-                        format!("{n} is outside 1..={MAX_PAGE}"),
-                    ));
-                }
-                page.limit = n as usize;
+    for (key, value) in pairs(query) {
+        match key.as_str() {
+            "after" => page.after = number(&key, &value)?,
+            "limit" => page.limit = page_size(&key, &value, MAX_PAGE)?,
+            "since" => page.since = Some(Timestamp(number(&key, &value)?)),
+            "until" => page.until = Some(Timestamp(number(&key, &value)?)),
+            _ => {
+                return Err(RequestError::new(
+                    key,
+                    "unknown parameter (after, limit, since, until)",
+                ));
             }
-            other => return Err(RequestError::new(other, "unknown parameter (after, limit)")),
         }
     }
     Ok(page)
+}
+
+/// A page of the device list: which devices, from where, how many.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceQuery {
+    pub filter: DeviceFilter,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// The largest page of devices.
+pub const MAX_DEVICES_PAGE: usize = 1_000;
+/// The page of devices when none is asked for.
+pub const DEFAULT_DEVICES_PAGE: usize = 100;
+
+/// `tenant=&tag=&phase=&stale=&q=&offset=&limit=` (all optional);
+/// `limit` defaults to `default_limit`.
+pub fn device_query(
+    query: Option<&str>,
+    default_limit: usize,
+) -> Result<DeviceQuery, RequestError> {
+    let mut q = DeviceQuery {
+        filter: DeviceFilter::default(),
+        offset: 0,
+        limit: default_limit,
+    };
+    for (key, value) in pairs(query) {
+        let text = || Some(value.clone()).filter(|v| !v.is_empty());
+        match key.as_str() {
+            "tenant" => q.filter.tenant = text(),
+            "tag" => q.filter.tag = text(),
+            "q" => q.filter.search = text(),
+            "phase" if value.is_empty() => q.filter.phase = None,
+            "phase" => {
+                q.filter.phase = Some(phase(&value).ok_or_else(|| {
+                    let names: Vec<&str> = PhaseKind::ALL.iter().map(|p| p.name()).collect();
+                    RequestError::new(
+                        "phase",
+                        format!("{value:?} is not one of {}", names.join(", ")),
+                    )
+                })?)
+            }
+            "stale" => {
+                q.filter.stale = match value.as_str() {
+                    "" | "0" | "false" => false,
+                    "1" | "true" | "on" => true,
+                    _ => {
+                        return Err(RequestError::new(
+                            "stale",
+                            format!("{value:?} is not true or false"),
+                        ));
+                    }
+                }
+            }
+            "offset" => q.offset = usize::try_from(number(&key, &value)?).unwrap_or(usize::MAX),
+            "limit" => q.limit = page_size(&key, &value, MAX_DEVICES_PAGE)?,
+            _ => {
+                return Err(RequestError::new(
+                    key,
+                    "unknown parameter (tenant, tag, phase, stale, q, offset, limit)",
+                ));
+            }
+        }
+    }
+    Ok(q)
+}
+
+/// A phase by its name (`auth_blocked`), as the API and the CLI write it.
+pub fn phase(name: &str) -> Option<PhaseKind> {
+    PhaseKind::ALL.into_iter().find(|p| p.name() == name)
+}
+
+/// `old=HASH&new=HASH` (both optional: the last change).
+pub fn diff_query(query: Option<&str>) -> Result<(Option<String>, Option<String>), RequestError> {
+    let (mut old, mut new) = (None, None);
+    for (key, value) in pairs(query) {
+        let hash = Some(value.clone()).filter(|v| !v.is_empty());
+        if let Some(h) = &hash
+            && !h.chars().all(|c| c.is_ascii_hexdigit())
+        {
+            return Err(RequestError::new(
+                key,
+                "a hash (or its prefix) is hexadecimal",
+            ));
+        }
+        match key.as_str() {
+            "old" => old = hash,
+            "new" => new = hash,
+            _ => return Err(RequestError::new(key, "unknown parameter (old, new)")),
+        }
+    }
+    Ok((old, new))
 }
 
 #[cfg(test)]
@@ -212,14 +323,18 @@ mod tests {
             history_page(None).unwrap(),
             HistoryPage {
                 after: 0,
-                limit: DEFAULT_PAGE
+                limit: DEFAULT_PAGE,
+                since: None,
+                until: None,
             }
         );
         assert_eq!(
             history_page(Some("after=10&limit=3")).unwrap(),
             HistoryPage {
                 after: 10,
-                limit: 3
+                limit: 3,
+                since: None,
+                until: None,
             }
         );
         assert_eq!(history_page(Some("limit=0")).unwrap_err().field, "limit");
@@ -228,6 +343,49 @@ mod tests {
             "limit"
         );
         assert_eq!(history_page(Some("after=-1")).unwrap_err().field, "after");
-        assert_eq!(history_page(Some("since=1")).unwrap_err().field, "since");
+        assert_eq!(
+            history_page(Some("since=1")).unwrap().since,
+            Some(Timestamp(1))
+        );
+        assert_eq!(history_page(Some("before=1")).unwrap_err().field, "before");
+    }
+
+    #[test]
+    fn device_queries_name_what_is_wrong() {
+        let q = device_query(
+            Some("tenant=acme&tag=fault%2Dauth&phase=auth_blocked&stale=true&offset=5&limit=20"),
+            100,
+        )
+        .unwrap();
+        assert_eq!(q.filter.tenant.as_deref(), Some("acme"));
+        assert_eq!(q.filter.tag.as_deref(), Some("fault-auth"));
+        assert_eq!(q.filter.phase, Some(PhaseKind::AuthBlocked));
+        assert!(q.filter.stale);
+        assert_eq!((q.offset, q.limit), (5, 20));
+        assert_eq!(device_query(None, 7).unwrap().limit, 7);
+        for (bad, field) in [
+            ("phase=sleepy", "phase"),
+            ("stale=maybe", "stale"),
+            ("limit=0", "limit"),
+            ("limit=5000", "limit"),
+            ("sort=x", "sort"),
+        ] {
+            assert_eq!(
+                device_query(Some(bad), 100).unwrap_err().field,
+                field,
+                "{bad}"
+            );
+        }
+        assert!(
+            device_query(Some("phase=sleepy"), 1)
+                .unwrap_err()
+                .message
+                .contains("auth_blocked")
+        );
+        assert_eq!(
+            diff_query(Some("old=ab12&new=")).unwrap(),
+            (Some("ab12".into()), None)
+        );
+        assert_eq!(diff_query(Some("old=../x")).unwrap_err().field, "old");
     }
 }

@@ -221,14 +221,17 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             let dir = files.root().join(&row.tenant).join(&row.device);
             println!("  e.g. {}/latest", dir.display());
             println!(
-                "  compare two snapshots: confkeep diff --data-dir {} --tenant {} {}",
+                "  its last change: confkeep diff --data-dir {} {}",
                 data_dir.display(),
-                row.tenant,
                 row.device
             );
         }
     }
     println!("Event log: {}", data_dir.join("events.redb").display());
+    println!(
+        "Read it without a daemon: confkeep status --data-dir {0} [--phase auth_blocked] · confkeep history DEVICE --data-dir {0}",
+        data_dir.display()
+    );
     println!(
         "Replay it: confkeep replay --verify --data-dir {}",
         data_dir.display()

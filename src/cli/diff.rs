@@ -1,90 +1,49 @@
-//! `confkeep diff DEVICE [OLD] [NEW]`: a unified diff between two snapshots
-//! of a device (embedded mode's snapshot files). Without hashes: the latest
-//! snapshot against the one before it (by file time). Hash prefixes work.
+//! `confkeep diff DEVICE [OLD] [NEW]`: a unified diff between two of a
+//! device's configs, named by hash or prefix; without them, its last
+//! change. The snapshot list comes from the log (so only what the device
+//! really collected can be named), the texts from where they were
+//! published — through a running daemon, or read directly with
+//! `--data-dir` / `--nats-url`. Exit 0 when the two agree, 1 when they
+//! differ (as `diff` does), 3 when a device or snapshot is not found.
 
-use std::path::PathBuf;
-
-use anyhow::{Context, bail};
+use crate::cli::source::{Source, SourceArgs};
+use crate::domain::DeviceId;
 
 /// Differences between two snapshots of a device.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The daemon's data directory.
-    #[arg(long, env = "CONFKEEP_DATA_DIR", default_value = "confkeep-data")]
-    pub data_dir: PathBuf,
-    /// The device's tenant.
-    #[arg(long, default_value = "default")]
-    pub tenant: String,
+    #[command(flatten)]
+    pub source: SourceArgs,
     pub device: String,
     /// Older snapshot (hash or prefix).
     pub old: Option<String>,
-    /// Newer snapshot (hash or prefix).
+    /// Newer snapshot (hash or prefix; default: the latest).
     pub new: Option<String>,
+    /// Print the diff and its counts as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
-    let dir = args
-        .data_dir
-        .join("snapshots")
-        .join(&args.tenant)
-        .join(&args.device);
-    let mut snaps: Vec<(std::time::SystemTime, String)> = Vec::new();
-    for entry in
-        std::fs::read_dir(&dir).with_context(|| format!("no snapshots in {}", dir.display()))?
+    let device = DeviceId::parse(&args.device)?;
+    let source = Source::open(&args.source).await?;
+    let diff = match source
+        .diff(&device, args.old.as_deref(), args.new.as_deref())
+        .await
     {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(hash) = name.strip_suffix(".rsc") {
-            let modified = entry.metadata()?.modified()?;
-            snaps.push((modified, hash.to_owned()));
-        }
+        Ok(d) => d,
+        Err(e) => return Ok(e.report("diff")),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&diff)?);
+    } else if diff.old == diff.new {
+        println!(
+            "{} has one config so far ({}): nothing to compare",
+            device, diff.new
+        );
+    } else {
+        print!("{}", diff.diff);
+        eprintln!("{}: +{} -{} lines", device, diff.added, diff.removed);
     }
-    snaps.sort();
-    let find = |prefix: &str| -> anyhow::Result<String> {
-        let hits: Vec<&String> = snaps
-            .iter()
-            .map(|(_, h)| h)
-            .filter(|h| h.starts_with(prefix))
-            .collect();
-        match hits.as_slice() {
-            [one] => Ok((*one).clone()),
-            [] => bail!("no snapshot {prefix} of {}", args.device),
-            _ => bail!(
-                "{prefix} matches {} snapshots; give more of the hash",
-                hits.len()
-            ),
-        }
-    };
-    let (old, new) = match (&args.old, &args.new) {
-        (Some(o), Some(n)) => (find(o)?, find(n)?),
-        (Some(o), None) => (
-            find(o)?,
-            snaps.last().map(|(_, h)| h.clone()).unwrap_or_default(),
-        ),
-        _ => {
-            if snaps.len() < 2 {
-                println!(
-                    "{} has {} snapshot(s): nothing to compare",
-                    args.device,
-                    snaps.len()
-                );
-                return Ok(0);
-            }
-            (
-                snaps[snaps.len() - 2].1.clone(),
-                snaps[snaps.len() - 1].1.clone(),
-            )
-        }
-    };
-    let read = |h: &str| {
-        std::fs::read_to_string(dir.join(format!("{h}.rsc")))
-            .with_context(|| format!("reading snapshot {h}"))
-    };
-    let (a, b) = (read(&old)?, read(&new)?);
-    let diff = similar::TextDiff::from_lines(&a, &b);
-    print!(
-        "{}",
-        diff.unified_diff().context_radius(3).header(&old, &new)
-    );
-    Ok(if a == b { 0 } else { 1 })
+    Ok(if diff.diff.is_empty() { 0 } else { 1 })
 }

@@ -1,20 +1,52 @@
 //! `confkeep history DEVICE`: the audit trail of one device — every recorded
-//! input, when and by which node, and what it led to at the time.
+//! input, when and by which node, and what it led to at the time — from a
+//! running daemon or from the log itself, a page at a time.
 
-use crate::api::HistoryPageResponse;
-use crate::cli::http::{ApiArgs, ApiClient, error_text};
-use crate::domain::{Envelope, Event, Outcome};
+use crate::api::requests::{HistoryPage, MAX_PAGE};
+use crate::cli::source::{Source, SourceArgs};
+use crate::domain::{DeviceId, Envelope, Event, Outcome, Timestamp};
+use crate::effects::runner::{Clock, SystemClock};
 use crate::effects::snapshot::rfc3339;
 
 /// The audit trail of one device.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub api: ApiArgs,
+    pub source: SourceArgs,
     pub device: String,
     /// Print the envelopes as JSON lines.
     #[arg(long)]
     pub json: bool,
+    /// Only events recorded since then: RFC 3339 (`2026-12-01T00:00:00Z`)
+    /// or a time ago (`2d`, `6h`).
+    #[arg(long, value_parser = parse_when)]
+    pub since: Option<Timestamp>,
+    /// Only events recorded until then (same forms as --since).
+    #[arg(long, value_parser = parse_when)]
+    pub until: Option<Timestamp>,
+    /// Show at most this many events (the oldest first).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Start after this device sequence (what a previous page ended on).
+    #[arg(long, default_value_t = 0)]
+    pub after: u64,
+}
+
+/// RFC 3339, or a duration meaning that long ago.
+pub fn parse_when(text: &str) -> Result<Timestamp, String> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(text) {
+        let ms = t
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| format!("{text} is before 1970"))?
+            .as_millis();
+        return Ok(Timestamp(u64::try_from(ms).unwrap_or(u64::MAX)));
+    }
+    let ago = humantime::parse_duration(text).map_err(|_| {
+        format!("{text:?} is neither RFC 3339 (2026-12-01T00:00:00Z) nor a time ago (2d, 6h)")
+    })?;
+    let now = SystemClock.now().as_millis();
+    let ago = u64::try_from(ago.as_millis()).unwrap_or(u64::MAX);
+    Ok(Timestamp(now.saturating_sub(ago)))
 }
 
 /// One human line per event.
@@ -101,26 +133,36 @@ fn tag_list(tags: &[String]) -> String {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<i32> {
-    let client = ApiClient::from_args(&args.api)?;
-    let mut after = 0u64;
-    loop {
-        let path = format!("/v1/devices/{}/history?after={after}", args.device);
-        let (code, body) = client.call("GET", &path, None).await?;
-        if code != 200 {
-            eprintln!("confkeep history: {}", error_text(&body));
-            return Ok(if code == 404 { 3 } else { 1 });
-        }
-        let page: HistoryPageResponse = serde_json::from_slice(&body)?;
-        for env in &page.events {
+    let device = DeviceId::parse(&args.device)?;
+    let source = Source::open(&args.source).await?;
+    let mut left = args.limit.unwrap_or(usize::MAX);
+    let mut page = HistoryPage {
+        after: args.after,
+        limit: left.clamp(1, MAX_PAGE),
+        since: args.since,
+        until: args.until,
+    };
+    while left > 0 {
+        let got = match source.history(&device, page).await {
+            Ok(p) => p,
+            Err(e) => return Ok(e.report("history")),
+        };
+        for env in got.events.iter().take(left) {
             if args.json {
                 println!("{}", serde_json::to_string(env)?);
             } else {
                 println!("{}", describe(env));
             }
         }
-        match page.next_after {
-            Some(next) if next > after => after = next,
+        left = left.saturating_sub(got.events.len());
+        match got.next_after {
+            Some(next) if next > page.after => page.after = next,
             _ => return Ok(0),
         }
+        if left == 0 && !args.json {
+            eprintln!("(more: --after {})", page.after);
+        }
+        page.limit = left.clamp(1, MAX_PAGE);
     }
+    Ok(0)
 }

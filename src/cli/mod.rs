@@ -17,5 +17,6 @@ pub mod replay;
 pub mod run;
 pub mod sim_devices;
 pub mod simulate;
+pub mod source;
 pub mod status;
 pub mod trigger;

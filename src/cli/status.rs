@@ -1,22 +1,46 @@
-//! `confkeep status [DEVICE]`: the fleet summary and one line per device, or
-//! one device in detail, from the running daemon's API.
+//! `confkeep status [DEVICE]`: the fleet summary and one line per device
+//! (filtered by phase, staleness, tenant, tag), or one device in detail —
+//! from a running daemon or from the log itself (see [`super::source`]).
 
 use crate::api::StatusResponse;
-use crate::cli::http::{ApiArgs, ApiClient, error_text};
-use crate::domain::Timestamp;
+use crate::api::requests::phase;
+use crate::cli::source::{Source, SourceArgs};
+use crate::domain::{DeviceId, PhaseKind, Timestamp};
 use crate::effects::snapshot::rfc3339;
-use crate::projections::status::DeviceStatus;
+use crate::projections::status::{DeviceFilter, DeviceStatus, StatusBoard};
 
-/// Status of every device, or one, from the log.
+/// Status of every device, or one.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub api: ApiArgs,
+    pub source: SourceArgs,
     /// Show only this device, in detail.
     pub device: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Only devices in this phase (idle, backoff, auth_blocked, …).
+    #[arg(long, value_parser = parse_phase)]
+    pub phase: Option<PhaseKind>,
+    /// Only devices without a success within two intervals.
+    #[arg(long)]
+    pub stale: bool,
+    /// Only this tenant's devices.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Only devices with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Only devices whose id or host contains this.
+    #[arg(long, short = 'q')]
+    pub search: Option<String>,
+}
+
+fn parse_phase(name: &str) -> Result<PhaseKind, String> {
+    phase(name).ok_or_else(|| {
+        let names: Vec<&str> = PhaseKind::ALL.iter().map(|p| p.name()).collect();
+        format!("not a phase; one of {}", names.join(", "))
+    })
 }
 
 fn when(t: Option<Timestamp>) -> String {
@@ -24,7 +48,7 @@ fn when(t: Option<Timestamp>) -> String {
 }
 
 /// One line per device, for humans.
-pub fn table(devices: &[DeviceStatus]) -> String {
+pub fn table(devices: &[DeviceStatus], now: Timestamp) -> String {
     let mut out = format!(
         "{:<20} {:<10} {:<17} {:>4} {:<25} {:<14} {}\n",
         "DEVICE", "TENANT", "PHASE", "FAIL", "LAST SUCCESS", "HASH", "LAST ERROR"
@@ -42,8 +66,13 @@ pub fn table(devices: &[DeviceStatus]) -> String {
             .as_ref()
             .map(|e| format!("{}: {}", e.kind, e.message))
             .unwrap_or_default();
+        let stale = if StatusBoard::is_stale(d, now) {
+            " STALE"
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "{:<20} {:<10} {:<17} {:>4} {:<25} {:<14} {}\n",
+            "{:<20} {:<10} {:<17} {:>4} {:<25} {:<14} {}{stale}\n",
             d.device,
             d.tenant,
             d.phase.name(),
@@ -56,29 +85,8 @@ pub fn table(devices: &[DeviceStatus]) -> String {
     out
 }
 
-pub async fn run(args: Args) -> anyhow::Result<i32> {
-    let path = match &args.device {
-        Some(d) => format!("/v1/devices/{d}"),
-        None => "/v1/status".into(),
-    };
-    let (code, body) = ApiClient::from_args(&args.api)?
-        .call("GET", &path, None)
-        .await?;
-    if code != 200 {
-        eprintln!("confkeep status: {}", error_text(&body));
-        return Ok(if code == 404 { 3 } else { 1 });
-    }
-    if args.json {
-        println!("{}", String::from_utf8_lossy(&body));
-        return Ok(0);
-    }
-    if args.device.is_some() {
-        let row: DeviceStatus = serde_json::from_slice(&body)?;
-        println!("{}", serde_json::to_string_pretty(&row)?);
-        return Ok(0);
-    }
-    let status: StatusResponse = serde_json::from_slice(&body)?;
-    print!("{}", table(&status.devices));
+/// The summary under the table.
+pub fn summary_lines(status: &StatusResponse) -> String {
     let phases: Vec<String> = status
         .summary
         .phases
@@ -86,13 +94,47 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         .filter(|(_, n)| **n > 0)
         .map(|(p, n)| format!("{p}={n}"))
         .collect();
-    println!(
-        "\n{} devices: {}; stale (no success within two intervals): {}",
+    format!(
+        "\n{} devices: {}; stale (no success within two intervals): {}\n{}",
         status.summary.devices,
         phases.join(" "),
-        status.summary.stale
-    );
-    print!("{}", health_lines(&status.summary.health));
+        status.summary.stale,
+        health_lines(&status.summary.health)
+    )
+}
+
+pub async fn run(args: Args) -> anyhow::Result<i32> {
+    let source = Source::open(&args.source).await?;
+    if let Some(device) = &args.device {
+        let device = DeviceId::parse(device)?;
+        return match source.device(&device).await {
+            Ok(row) => {
+                println!("{}", serde_json::to_string_pretty(&row)?);
+                Ok(0)
+            }
+            Err(e) => Ok(e.report("status")),
+        };
+    }
+    let filter = DeviceFilter {
+        tenant: args.tenant,
+        tag: args.tag,
+        phase: args.phase,
+        stale: args.stale,
+        search: args.search,
+    };
+    let status = match source.status(&filter).await {
+        Ok(s) => s,
+        Err(e) => return Ok(e.report("status")),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&status)?);
+        return Ok(0);
+    }
+    print!("{}", table(&status.devices, status.now));
+    if !filter.is_empty() {
+        println!("({} of the fleet's devices match)", status.devices.len());
+    }
+    print!("{}", summary_lines(&status));
     Ok(0)
 }
 

@@ -23,6 +23,7 @@ use crate::effects::runner::{
 };
 use crate::effects::snapshot::{JetStreamSnapshots, SnapshotFiles, SnapshotSink};
 use crate::effects::snapshot_objects::ObjectBucket;
+use crate::effects::snapshot_read::{JetStreamReader, SnapshotReader};
 use crate::projections::projector::Projector;
 use crate::projections::status::StatusBoard;
 use crate::redact::redact_url;
@@ -205,7 +206,7 @@ pub async fn start_with_vault(
         .with_context(|| format!("cannot open the event log ({})", store_config.describe()))?;
 
     let mut nats_client = None;
-    let (sink, snapshots) = match &config.nats {
+    let (sink, snapshots, reader) = match &config.nats {
         Some(n) => {
             let client = async_nats::connect(&n.url)
                 .await
@@ -214,14 +215,20 @@ pub async fn start_with_vault(
             let max_payload = client.server_info().max_payload;
             let context = async_nats::jetstream::new(client);
             let objects = ObjectBucket::new(context.clone(), &n.snapshot_objects, n.replicas);
+            let reader = SnapshotReader::JetStream(Box::new(JetStreamReader {
+                js: context.clone(),
+                template: n.snapshot_subject.clone(),
+                objects: ObjectBucket::new(context.clone(), &n.snapshot_objects, n.replicas),
+            }));
             let js = JetStreamSnapshots::new(context, &n.snapshot_subject, max_payload, objects);
             let stream = js.ensure_stream(&n.snapshot_stream).await?;
             tracing::info!(subject = %n.snapshot_subject, %stream, max_payload, objects = %n.snapshot_objects, "snapshots published on JetStream (a config over max_payload goes to the object store bucket, the event names it)");
-            (SnapshotSink::JetStream(Box::new(js)), None)
+            (SnapshotSink::JetStream(Box::new(js)), None, reader)
         }
         None => {
             let files = SnapshotFiles::new(&config.data_dir);
-            (SnapshotSink::Files(files.clone()), Some(files))
+            let reader = SnapshotReader::Files(files.clone());
+            (SnapshotSink::Files(files.clone()), Some(files), reader)
         }
     };
     let gate = match &config.redis {
@@ -373,6 +380,7 @@ pub async fn start_with_vault(
             scrape,
             node: node.clone(),
             requests: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            snapshots: Some(Arc::new(reader)),
         };
         let app = router(state, listener.access.clone(), listener.limits);
         let mut stop_http = stop.subscribe();

@@ -11,4 +11,5 @@ pub mod inventory;
 pub mod runner;
 pub mod snapshot;
 pub mod snapshot_objects;
+pub mod snapshot_read;
 pub mod ssh;

@@ -109,4 +109,24 @@ impl ObjectBucket {
             sha256: sha256.to_owned(),
         })
     }
+
+    /// Read one config back (for `diff` and the web page).
+    pub async fn get(&self, name: &str) -> Result<String, String> {
+        use tokio::io::AsyncReadExt;
+        let store = self
+            .js
+            .get_object_store(&self.name)
+            .await
+            .map_err(|e| format!("cannot open the object store bucket {}: {e}", self.name))?;
+        let mut object = store
+            .get(name)
+            .await
+            .map_err(|e| format!("cannot read object {}/{name}: {e}", self.name))?;
+        let mut text = String::new();
+        object
+            .read_to_string(&mut text)
+            .await
+            .map_err(|e| format!("cannot read object {}/{name}: {e}", self.name))?;
+        Ok(text)
+    }
 }

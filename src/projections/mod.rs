@@ -10,4 +10,5 @@
 pub mod blocked_ticks;
 pub mod metrics;
 pub mod projector;
+pub mod snapshots;
 pub mod status;

@@ -60,6 +60,9 @@ pub struct DeviceStatus {
     /// object store: where, and by how much it exceeded the limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stored_apart: Option<StoredApart>,
+    /// The inventory's tags, as the log recorded them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 /// The last failure of a device.
@@ -429,8 +432,13 @@ fn row(f: &Folded) -> DeviceStatus {
         events: f.events,
         out_of_date: f.out_of_date.clone(),
         stored_apart: f.stored_apart.as_deref().cloned(),
+        tags: state.tags.to_vec(),
     }
 }
+
+#[path = "status_query.rs"]
+mod query;
+pub use query::{DeviceFilter, DevicePage, Facets};
 
 #[cfg(test)]
 mod tests {
