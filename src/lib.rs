@@ -18,6 +18,8 @@
 //!   driving the same `step` and the same scheduling as production.
 //! - [`cli`]: the subcommands of the `confkeep` binary.
 //! - [`api`]: the HTTP API: routes, who may call them (token), TLS and limits.
+//! - [`web`]: the operator's web page (fleet and device pages), served with
+//!   the API.
 //! - [`daemon`]: the daemon assembled from the rooms above.
 //! - [`redact`]: credentials kept out of messages.
 //! - [`private_fs`]: the data directory 0700, its files 0600.
@@ -33,3 +35,4 @@ pub mod redact;
 pub mod simulation;
 pub mod store;
 pub mod testbed;
+pub mod web;

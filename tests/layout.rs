@@ -9,7 +9,7 @@
 //!   `store`, never each other; `simulation` and `testbed` use `domain`;
 //! - the leaf helpers (`redact`, `private_fs`) use nothing of the crate, and
 //!   any room may use them;
-//! - only the face (`api/`, `cli/`, `daemon.rs`, `main.rs`, `lib.rs`) uses
+//! - only the face (`api/`, `cli/`, `web/`, `daemon.rs`, `main.rs`, `lib.rs`) uses
 //!   everything — `testbed` included.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,7 +24,7 @@ fn allowed(room: &str) -> Option<&'static [&'static str]> {
         "store" => Some(&["domain"]),
         "effects" | "projections" => Some(&["domain", "store"]),
         "simulation" | "testbed" => Some(&["domain"]),
-        "api" | "cli" | "daemon" | "main" | "lib" => None,
+        "api" | "cli" | "daemon" | "web" | "main" | "lib" => None,
         _ => Some(&[]), // a leaf, or a new room: it must be placed here first
     }
 }

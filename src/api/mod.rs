@@ -10,6 +10,7 @@
 //! | method | path | answer |
 //! |---|---|---|
 //! | GET | `/healthz` | `ok` (never needs the token) |
+//! | GET | `/`, `/devices/{id}`, `/assets/…` | the web page (see [`crate::web`]) |
 //! | GET | `/v1/status` | fleet summary and one row per device |
 //! | GET | `/v1/devices/{id}` | one device's status |
 //! | GET | `/v1/devices/{id}/history?after=SEQ&limit=N` | one page of the device's audit trail, `next_after` for the next |
@@ -99,6 +100,7 @@ pub fn router(state: ApiState, access: Access, limits: HttpLimits) -> Router {
             post(host_key_accept),
         )
         .route("/metrics", get(metrics_text))
+        .merge(crate::web::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such path") })
         .method_not_allowed_fallback(|| async {
             error(
@@ -160,10 +162,13 @@ pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Resp
 async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
+    // The web page's own error pages stay HTML.
     let is_json = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }

@@ -9,7 +9,7 @@
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{DeviceId, Envelope, TenantId};
+use crate::domain::{DeviceId, Envelope, PhaseKind, TenantId};
 use crate::effects::snapshot_read::{ReadError, SnapshotReader};
 use crate::projections::snapshots::{ConfigDiff, FindError, SnapshotEntry, SnapshotList};
 use crate::store::EventLog;
@@ -153,4 +153,72 @@ pub async fn diff(
         reader.text(&tenant, device, &new).await?
     };
     Ok(ConfigDiff::between(&old, &new, &old_text, &new_text))
+}
+
+/// One row of a device's timeline: the event and the phase it left.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TimelineRow {
+    pub env: Envelope,
+    /// The phase before the event, as the previous event recorded it.
+    pub before: Option<PhaseKind>,
+}
+
+/// The newest events of a device before a sequence, newest first: what the
+/// device page shows. The history is streamed and only the page is kept,
+/// so a device with a million events costs one pass, never its memory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Timeline {
+    pub rows: Vec<TimelineRow>,
+    /// `before=` this for the next older page; absent on the oldest.
+    pub older: Option<u64>,
+    /// `before=` this for the next newer page; absent on the newest.
+    pub newer: Option<u64>,
+    /// Events of the device in the log.
+    pub total: u64,
+}
+
+/// Up to `limit` of `device`'s events with a sequence below `before`
+/// (all: the newest page).
+pub async fn timeline(
+    log: &dyn EventLog,
+    device: &DeviceId,
+    before: Option<u64>,
+    limit: usize,
+) -> Result<Timeline, ReadFailure> {
+    let limit = limit.max(1);
+    let before = before.unwrap_or(u64::MAX);
+    let mut stream = log.device_history(device);
+    let mut kept: std::collections::VecDeque<TimelineRow> = Default::default();
+    let (mut previous, mut total, mut dropped, mut later) = (None, 0u64, false, false);
+    while let Some(item) = stream.next().await {
+        let env = item.map_err(|e| ReadFailure::Log(e.to_string()))?;
+        total += 1;
+        let next_before = env.after.as_ref().map(|a| a.phase);
+        if env.seq >= before {
+            later = true;
+        } else {
+            if kept.len() == limit {
+                kept.pop_front();
+                dropped = true;
+            }
+            kept.push_back(TimelineRow {
+                env,
+                before: previous,
+            });
+        }
+        previous = next_before.or(previous);
+    }
+    if total == 0 {
+        return Err(ReadFailure::NotFound(format!(
+            "no events for device {device}"
+        )));
+    }
+    let older = dropped.then(|| kept.front().map_or(0, |r| r.env.seq));
+    let newer = later.then(|| kept.back().map_or(before, |r| r.env.seq) + limit as u64 + 1);
+    Ok(Timeline {
+        rows: kept.into_iter().rev().collect(),
+        older,
+        newer,
+        total,
+    })
 }

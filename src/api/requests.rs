@@ -174,6 +174,18 @@ pub fn history_page(query: Option<&str>) -> Result<HistoryPage, RequestError> {
     Ok(page)
 }
 
+/// `before=SEQ` (optional) of a device page's timeline.
+pub fn timeline_before(query: Option<&str>) -> Result<Option<u64>, RequestError> {
+    let mut before = None;
+    for (key, value) in pairs(query) {
+        match key.as_str() {
+            "before" => before = Some(number(&key, &value)?),
+            _ => return Err(RequestError::new(key, "unknown parameter (before)")),
+        }
+    }
+    Ok(before)
+}
+
 /// A page of the device list: which devices, from where, how many.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceQuery {
@@ -237,6 +249,28 @@ pub fn device_query(
         }
     }
     Ok(q)
+}
+
+/// The query string [`device_query`] reads back as `filter` from `offset`
+/// (what the CLI sends and the web page links to).
+pub fn device_query_string(filter: &DeviceFilter, offset: usize) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    let text = [
+        ("tenant", filter.tenant.as_deref()),
+        ("tag", filter.tag.as_deref()),
+        ("phase", filter.phase.map(|p| p.name())),
+        ("stale", filter.stale.then_some("1")),
+        ("q", filter.search.as_deref()),
+    ];
+    for (key, value) in text {
+        if let Some(v) = value {
+            q.append_pair(key, v);
+        }
+    }
+    if offset > 0 {
+        q.append_pair("offset", &offset.to_string());
+    }
+    q.finish()
 }
 
 /// A phase by its name (`auth_blocked`), as the API and the CLI write it.

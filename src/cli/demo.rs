@@ -141,6 +141,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let daemon = crate::daemon::start(config, clock.clone()).await?;
     if let Some(addr) = daemon.api_addr {
+        println!("  web page: http://{addr}/");
         println!("  HTTP API on http://{addr} (try: confkeep status --api http://{addr})");
     }
     println!();

@@ -51,7 +51,30 @@ pub fn parse_when(text: &str) -> Result<Timestamp, String> {
 
 /// One human line per event.
 pub fn describe(env: &Envelope) -> String {
-    let what = match &env.event {
+    let what = what_happened(env);
+    let after = env
+        .after
+        .as_ref()
+        .map(|a| {
+            let next = a
+                .deadline
+                .map(|(k, t)| format!(", next {k:?} at {}", rfc3339(t)))
+                .unwrap_or_default();
+            format!(" -> {}{next}", a.phase.name())
+        })
+        .unwrap_or_default();
+    format!(
+        "#{:<4} {} [{}] {what}{after}",
+        env.seq,
+        rfc3339(env.at),
+        env.node
+    )
+}
+
+/// What the event says, in an operator's words (without when, where and
+/// what it led to).
+pub fn what_happened(env: &Envelope) -> String {
+    match &env.event {
         Event::Enrolled {
             host,
             port,
@@ -104,24 +127,7 @@ pub fn describe(env: &Envelope) -> String {
         },
         Event::TriggerRequested { request } => format!("trigger requested ({request})"),
         other => other.name().replace('_', " "),
-    };
-    let after = env
-        .after
-        .as_ref()
-        .map(|a| {
-            let next = a
-                .deadline
-                .map(|(k, t)| format!(", next {k:?} at {}", rfc3339(t)))
-                .unwrap_or_default();
-            format!(" -> {}{next}", a.phase.name())
-        })
-        .unwrap_or_default();
-    format!(
-        "#{:<4} {} [{}] {what}{after}",
-        env.seq,
-        rfc3339(env.at),
-        env.node
-    )
+    }
 }
 
 fn tag_list(tags: &[String]) -> String {

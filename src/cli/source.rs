@@ -263,23 +263,7 @@ impl LogSource {
 
 /// The filter as `/v1/status` and `/v1/devices` take it.
 pub fn filter_query(filter: &DeviceFilter) -> String {
-    let mut q = form_urlencoded::Serializer::new(String::new());
-    if let Some(t) = &filter.tenant {
-        q.append_pair("tenant", t);
-    }
-    if let Some(t) = &filter.tag {
-        q.append_pair("tag", t);
-    }
-    if let Some(p) = filter.phase {
-        q.append_pair("phase", p.name());
-    }
-    if filter.stale {
-        q.append_pair("stale", "true");
-    }
-    if let Some(s) = &filter.search {
-        q.append_pair("q", s);
-    }
-    q.finish()
+    crate::api::requests::device_query_string(filter, 0)
 }
 
 async fn get_json<T: serde::de::DeserializeOwned>(

@@ -8,6 +8,7 @@
 //! CLI folds a replay into the same board.
 
 pub mod blocked_ticks;
+pub mod coverage;
 pub mod metrics;
 pub mod projector;
 pub mod snapshots;

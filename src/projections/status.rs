@@ -24,6 +24,7 @@ use crate::domain::{
 use crate::store::GlobalSeq;
 
 use super::blocked_ticks::{Block, BlockedTicks};
+use super::coverage::{Coverage, CoverageSample};
 
 /// What an operator sees for one device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +45,10 @@ pub struct DeviceStatus {
     pub next_due: Option<Timestamp>,
     pub last_error: Option<LastError>,
     pub trusted_host_key: Option<String>,
+    /// The key the device presented instead of the trusted one, while it
+    /// is blocked on it: what an operator checks before accepting it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presented_host_key: Option<String>,
     /// Per-device sequence of the last event.
     pub seq: u64,
     /// When the device was (last) enrolled.
@@ -158,6 +163,7 @@ pub struct StatusBoard {
     problems_total: u64,
     health: Health,
     shared: Shared,
+    coverage: Coverage,
 }
 
 fn index(p: PhaseKind) -> usize {
@@ -196,6 +202,7 @@ impl StatusBoard {
     /// (a repeat changes nothing), and the row says it is out of date.
     pub fn apply(&mut self, global: GlobalSeq, env: &Envelope) -> Option<Change> {
         self.checkpoint = self.checkpoint.max(global);
+        self.coverage.advance(env.at, self.active());
         let folded = self
             .devices
             .entry(env.device.clone())
@@ -244,6 +251,16 @@ impl StatusBoard {
         } = &env.event
         {
             folded.stored_apart = stored_apart.clone().map(Box::new);
+        }
+        if matches!(
+            env.event,
+            Event::AttemptFinished { .. }
+                | Event::PolicyChanged { .. }
+                | Event::Enrolled { .. }
+                | Event::Retired
+        ) {
+            let end = coverage_end(&folded.state);
+            self.coverage.set(&env.device, end);
         }
         let finished = match &env.event {
             Event::AttemptFinished { outcome, .. } => Some(self.count_outcome(outcome)),
@@ -336,6 +353,22 @@ impl StatusBoard {
             .filter_map(|(d, f)| Some((d, f.stored_apart.as_deref()?)))
     }
 
+    /// Devices enrolled and not retired.
+    pub fn active(&self) -> usize {
+        self.devices.len() - self.count(PhaseKind::Retired) - self.count(PhaseKind::Unenrolled)
+    }
+
+    /// Active devices with a backup fresher than two of their intervals
+    /// at `now`, and the hourly samples of the same over the last days.
+    pub fn coverage(&self, now: Timestamp) -> (CoverageSample, Vec<CoverageSample>) {
+        let current = CoverageSample {
+            at: now,
+            devices: self.active(),
+            covered: self.coverage.covered_at(now).min(self.active()),
+        };
+        (current, self.coverage.samples().copied().collect())
+    }
+
     /// Devices currently in `phase`.
     pub fn count(&self, phase: PhaseKind) -> usize {
         self.phases[index(phase)]
@@ -399,6 +432,18 @@ impl StatusBoard {
     }
 }
 
+/// When a device's last backup stops counting as fresh (two intervals
+/// after it); `None` when it has none or is not active.
+fn coverage_end(state: &DeviceState) -> Option<Timestamp> {
+    if !state.is_active() {
+        return None;
+    }
+    let success = state.last_success?;
+    Some(Timestamp(success.0.saturating_add(
+        state.policy.interval_secs.saturating_mul(2000),
+    )))
+}
+
 fn stale(phase: PhaseKind, from: Timestamp, interval_secs: u64, now: Timestamp) -> bool {
     if matches!(phase, PhaseKind::Retired | PhaseKind::Unenrolled) {
         return false;
@@ -426,6 +471,10 @@ fn row(f: &Folded) -> DeviceStatus {
             at: f.at,
         }),
         trusted_host_key: state.trusted_host_key.as_deref().map(str::to_owned),
+        presented_host_key: match &state.phase {
+            crate::domain::Phase::HostKeyBlocked { presented, .. } => Some(presented.to_string()),
+            _ => None,
+        },
         seq: state.seq,
         enrolled_at: f.enrolled_at,
         interval_secs: state.policy.interval_secs,
