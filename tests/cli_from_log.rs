@@ -11,11 +11,10 @@ use std::sync::Arc;
 
 use confkeep::api::{DevicesResponse, ErrorBody, StatusResponse};
 use confkeep::cli::http::ApiClient;
-use confkeep::domain::{Envelope, PhaseKind, RetryPolicy};
-use confkeep::effects::config::DaemonConfig;
+use confkeep::domain::{Envelope, PhaseKind};
 use confkeep::effects::runner::SystemClock;
 use confkeep::projections::snapshots::ConfigDiff;
-use confkeep::testbed::sim_fleet::{FleetSpec, SimFleet, inventory_toml};
+use confkeep::testbed::sim_fleet::{FleetSpec, SimFleet};
 
 async fn confkeep(args: &[&str], dir: &Path) -> (Option<i32>, String, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_confkeep"))
@@ -112,25 +111,7 @@ async fn the_api_and_the_log_give_the_same_rows() {
     let fleet = SimFleet::start(FleetSpec::generated(4, 11)).await.unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    common::write_private(
-        &dir.join("inventory.toml"),
-        &inventory_toml(fleet.devices()),
-    );
-    let config = DaemonConfig {
-        node: Some("same-rows".into()),
-        data_dir: dir.join("data"),
-        inventory: dir.join("inventory.toml"),
-        http_listen: Some("127.0.0.1:0".into()),
-        inventory_poll_secs: 0,
-        policy: RetryPolicy {
-            // Nothing runs but what the test triggers.
-            jitter_min_secs: 3_000,
-            jitter_max_secs: 3_600,
-            command_timeout_secs: 5,
-            ..RetryPolicy::default()
-        },
-        ..DaemonConfig::default()
-    };
+    let config = common::quiet_daemon_config(dir, "same-rows", fleet.devices(), None);
     let mut daemon = confkeep::daemon::start(config, Arc::new(SystemClock))
         .await
         .unwrap();

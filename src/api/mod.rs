@@ -20,6 +20,7 @@
 //! | POST | `/v1/devices/{id}/credentials-updated` | 202: leave `AuthBlocked` |
 //! | POST | `/v1/devices/{id}/host-key/reset` | 202: forget the trusted key, trust the next |
 //! | POST | `/v1/devices/{id}/host-key/accept` `{"fingerprint": "SHA256:…"}` | 202: trust this key |
+//! | GET | `/v1/openapi.json` | this table as OpenAPI 3.1 (see [`openapi`]) |
 //! | GET | `/metrics` | Prometheus text (also alone on `metrics_listen`, see [`scrape`]) |
 //!
 //! Every error is JSON: `{"code": "...", "error": "..."}`, the message
@@ -27,6 +28,7 @@
 
 pub mod auth;
 pub mod nats_trigger;
+pub mod openapi;
 pub mod reads;
 pub mod requests;
 pub mod scrape;
@@ -47,6 +49,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{DeviceId, TenantId, Timestamp, TriggerReply};
 use crate::effects::runner::{Clock, Command, RunnerHandle};
 use crate::effects::snapshot_read::SnapshotReader;
+use crate::projections::snapshots::ConfigDiff;
 use crate::projections::status::{
     DeviceFilter, DevicePage, DeviceStatus, Facets, FleetSummary, StatusBoard,
 };
@@ -100,6 +103,7 @@ pub fn router(state: ApiState, access: Access, limits: HttpLimits) -> Router {
             post(host_key_accept),
         )
         .route("/metrics", get(metrics_text))
+        .route("/v1/openapi.json", get(openapi::serve))
         .merge(crate::web::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such path") })
         .method_not_allowed_fallback(|| async {
@@ -119,8 +123,9 @@ pub fn router(state: ApiState, access: Access, limits: HttpLimits) -> Router {
         .layer(axum::middleware::from_fn_with_state(access, auth::require))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusResponse {
+    #[schema(value_type = u64)]
     pub now: Timestamp,
     pub summary: FleetSummary,
     pub devices: Vec<DeviceStatus>,
@@ -138,7 +143,7 @@ impl StatusResponse {
 }
 
 /// Every error answer: a stable code and a message for a human.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     #[serde(default)]
     pub code: String,
@@ -216,6 +221,7 @@ fn board_unavailable() -> Response {
 }
 
 /// The fleet summary and every device the filters leave (all without).
+#[utoipa::path(get, path = "/v1/status", tag = "status", params(("tenant" = Option<String>, Query, description = "only this tenant"), ("tag" = Option<String>, Query, description = "only devices with this tag"), ("phase" = Option<String>, Query, description = "only this phase (auth_blocked, idle, …)"), ("stale" = Option<bool>, Query, description = "only devices without a success in two intervals"), ("q" = Option<String>, Query, description = "a piece of the id or address, any case")), responses((status = 200, description = "the fleet summary and every matching device", body = StatusResponse), (status = 400, description = "a parameter is wrong (named in the error)", body = ErrorBody), (status = 401, description = "the token is missing or wrong", body = ErrorBody)))]
 async fn status(State(s): State<ApiState>, RawQuery(query): RawQuery) -> Response {
     let q = match requests::device_query(query.as_deref(), usize::MAX) {
         Ok(q) => q,
@@ -230,8 +236,9 @@ async fn status(State(s): State<ApiState>, RawQuery(query): RawQuery) -> Respons
 
 /// One page of the devices the filters leave, with the whole fleet's
 /// summary and the tenants and tags to filter by.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DevicesResponse {
+    #[schema(value_type = u64)]
     pub now: Timestamp,
     pub summary: FleetSummary,
     pub facets: Facets,
@@ -239,6 +246,7 @@ pub struct DevicesResponse {
     pub page: DevicePage,
 }
 
+#[utoipa::path(get, path = "/v1/devices", tag = "status", params(("tenant" = Option<String>, Query, description = "only this tenant"), ("tag" = Option<String>, Query, description = "only devices with this tag"), ("phase" = Option<String>, Query, description = "only this phase (auth_blocked, idle, …)"), ("stale" = Option<bool>, Query, description = "only devices without a success in two intervals"), ("q" = Option<String>, Query, description = "a piece of the id or address, any case"), ("offset" = Option<usize>, Query, description = "skip this many matching devices"), ("limit" = Option<usize>, Query, description = "page size, 1..=1000 (default 100)")), responses((status = 200, description = "one page of matching devices", body = DevicesResponse), (status = 400, description = "a parameter is wrong (named in the error)", body = ErrorBody), (status = 401, description = "the token is missing or wrong", body = ErrorBody)))]
 async fn devices(State(s): State<ApiState>, RawQuery(query): RawQuery) -> Response {
     let q = match requests::device_query(query.as_deref(), requests::DEFAULT_DEVICES_PAGE) {
         Ok(q) => q,
@@ -261,6 +269,7 @@ fn row(s: &ApiState, device: &DeviceId) -> Option<DeviceStatus> {
     s.status.lock().ok().and_then(|b| b.get(device))
 }
 
+#[utoipa::path(get, path = "/v1/devices/{device}", tag = "status", params(("device" = String, Path, description = "the device id")), responses((status = 200, description = "the device", body = DeviceStatus), (status = 404, description = "no such device", body = ErrorBody), (status = 400, description = "a parameter is wrong (named in the error)", body = ErrorBody), (status = 401, description = "the token is missing or wrong", body = ErrorBody)))]
 async fn device_status(State(s): State<ApiState>, Path(device): Path<String>) -> Response {
     let device = match parse_device(&device) {
         Ok(d) => d,
@@ -272,6 +281,7 @@ async fn device_status(State(s): State<ApiState>, Path(device): Path<String>) ->
     }
 }
 
+#[utoipa::path(get, path = "/v1/devices/{device}/history", tag = "history", params(("device" = String, Path, description = "the device id"), ("after" = Option<u64>, Query, description = "start after this device sequence"), ("limit" = Option<usize>, Query, description = "page size, at most 5000"), ("since" = Option<u64>, Query, description = "recorded at or after (ms since the epoch)"), ("until" = Option<u64>, Query, description = "recorded at or before (ms since the epoch)")), responses((status = 200, description = "one page of the audit trail", body = HistoryPageResponse), (status = 404, description = "no events for the device", body = ErrorBody), (status = 400, description = "a parameter is wrong (named in the error)", body = ErrorBody), (status = 401, description = "the token is missing or wrong", body = ErrorBody)))]
 async fn history(
     State(s): State<ApiState>,
     Path(device): Path<String>,
@@ -291,6 +301,7 @@ async fn history(
     }
 }
 
+#[utoipa::path(get, path = "/v1/devices/{device}/snapshots", tag = "history", params(("device" = String, Path, description = "the device id")), responses((status = 200, description = "every collection, oldest first", body = reads::SnapshotsResponse), (status = 404, description = "no events for the device", body = ErrorBody), (status = 400, description = "a parameter is wrong (named in the error)", body = ErrorBody), (status = 401, description = "the token is missing or wrong", body = ErrorBody)))]
 async fn snapshots(State(s): State<ApiState>, Path(device): Path<String>) -> Response {
     let device = match parse_device(&device) {
         Ok(d) => d,
@@ -307,6 +318,7 @@ async fn snapshots(State(s): State<ApiState>, Path(device): Path<String>) -> Res
     }
 }
 
+#[utoipa::path(get, path = "/v1/devices/{device}/diff", tag = "history", security(("token" = [])), params(("device" = String, Path, description = "the device id"), ("old" = Option<String>, Query, description = "hash or prefix (default: before `new`)"), ("new" = Option<String>, Query, description = "hash or prefix (default: the latest)")), responses((status = 200, description = "the unified diff (config text: always needs the token when one is set)", body = ConfigDiff), (status = 404, description = "no such device or snapshot", body = ErrorBody), (status = 503, description = "the log or the snapshot store cannot be read", body = ErrorBody), (status = 400, description = "a parameter is wrong (named in the error)", body = ErrorBody), (status = 401, description = "the token is missing or wrong", body = ErrorBody)))]
 /// Config text: needs the token whenever one is set (see [`auth`]).
 async fn diff(
     State(s): State<ApiState>,
@@ -351,11 +363,14 @@ fn read_failure(e: reads::ReadFailure) -> Response {
 }
 
 /// The answer to a trigger, as JSON and an HTTP status.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TriggerResponse {
     pub device: String,
     pub request: String,
+    /// `reply` (`success`, `conflict`, `blocked`, `not_found`, `failed`,
+    /// `skipped`, `timeout`) and what goes with it.
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     pub reply: TriggerOutcome,
 }
 
@@ -423,6 +438,7 @@ fn stopped() -> Response {
     )
 }
 
+#[utoipa::path(post, path = "/v1/devices/{device}/trigger", tag = "commands", security(("token" = [])), params(("device" = String, Path, description = "the device id")), responses((status = 200, description = "collected", body = TriggerResponse), (status = 404, description = "no such device", body = TriggerResponse), (status = 409, description = "an attempt is already running", body = TriggerResponse), (status = 423, description = "blocked: an operator must act", body = TriggerResponse), (status = 502, description = "the attempt failed", body = TriggerResponse), (status = 503, description = "skipped, or the runner stopped", body = ErrorBody), (status = 504, description = "still running when the wait ended", body = TriggerResponse), (status = 400, description = "a parameter is wrong (named in the error)", body = ErrorBody), (status = 401, description = "the token is missing or wrong", body = ErrorBody)))]
 async fn trigger(State(s): State<ApiState>, Path(device): Path<String>) -> Response {
     match parse_device(&device) {
         Ok(d) => run_trigger(&s, d, None).await,
@@ -430,6 +446,7 @@ async fn trigger(State(s): State<ApiState>, Path(device): Path<String>) -> Respo
     }
 }
 
+#[utoipa::path(post, path = "/v1/trigger", tag = "commands", security(("token" = [])), request_body = openapi::TriggerBody, responses((status = 200, description = "collected", body = TriggerResponse), (status = 404, description = "no such device", body = TriggerResponse), (status = 409, description = "an attempt is already running", body = TriggerResponse), (status = 423, description = "blocked: an operator must act", body = TriggerResponse), (status = 502, description = "the attempt failed", body = TriggerResponse), (status = 503, description = "skipped, or the runner stopped", body = ErrorBody), (status = 504, description = "still running when the wait ended", body = TriggerResponse), (status = 400, description = "a parameter is wrong (named in the error)", body = ErrorBody), (status = 401, description = "the token is missing or wrong", body = ErrorBody)))]
 /// Bodies past the cap are refused by the extractor (413, made JSON by
 /// `json_errors`) before they are read whole.
 async fn trigger_body(State(s): State<ApiState>, raw: Bytes) -> Response {
@@ -439,6 +456,7 @@ async fn trigger_body(State(s): State<ApiState>, raw: Bytes) -> Response {
     }
 }
 
+#[utoipa::path(post, path = "/api/tenants/{tenant}/devices/{device}/backup", tag = "commands", security(("token" = [])), params(("tenant" = String, Path, description = "the tenant id"), ("device" = String, Path, description = "the device id")), responses((status = 200, description = "collected", body = TriggerResponse), (status = 404, description = "no such device", body = TriggerResponse), (status = 409, description = "an attempt is already running", body = TriggerResponse), (status = 423, description = "blocked: an operator must act", body = TriggerResponse), (status = 502, description = "the attempt failed", body = TriggerResponse), (status = 503, description = "skipped, or the runner stopped", body = ErrorBody), (status = 504, description = "still running when the wait ended", body = TriggerResponse), (status = 400, description = "a parameter is wrong (named in the error)", body = ErrorBody), (status = 401, description = "the token is missing or wrong", body = ErrorBody)))]
 async fn trigger_tod(
     State(s): State<ApiState>,
     Path((tenant, device)): Path<(String, String)>,
@@ -468,20 +486,23 @@ fn command(s: &ApiState, device: &str, make: impl FnOnce(DeviceId) -> Command) -
     }
 }
 
+#[utoipa::path(post, path = "/v1/devices/{device}/credentials-updated", tag = "commands", security(("token" = [])), params(("device" = String, Path, description = "the device id")), responses((status = 202, description = "recorded as the device's next event"), (status = 404, description = "no such device", body = ErrorBody), (status = 503, description = "the runner stopped", body = ErrorBody), (status = 400, description = "a parameter is wrong (named in the error)", body = ErrorBody), (status = 401, description = "the token is missing or wrong", body = ErrorBody)))]
 async fn credentials_updated(State(s): State<ApiState>, Path(device): Path<String>) -> Response {
     command(&s, &device, |device| Command::CredentialsUpdated { device })
 }
 
+#[utoipa::path(post, path = "/v1/devices/{device}/host-key/reset", tag = "commands", security(("token" = [])), params(("device" = String, Path, description = "the device id")), responses((status = 202, description = "recorded as the device's next event"), (status = 404, description = "no such device", body = ErrorBody), (status = 503, description = "the runner stopped", body = ErrorBody), (status = 400, description = "a parameter is wrong (named in the error)", body = ErrorBody), (status = 401, description = "the token is missing or wrong", body = ErrorBody)))]
 async fn host_key_reset(State(s): State<ApiState>, Path(device): Path<String>) -> Response {
     command(&s, &device, |device| Command::HostKeyReset { device })
 }
 
 /// The body of `host-key/accept`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AcceptBody {
     pub fingerprint: String,
 }
 
+#[utoipa::path(post, path = "/v1/devices/{device}/host-key/accept", tag = "commands", security(("token" = [])), params(("device" = String, Path, description = "the device id")), request_body = AcceptBody, responses((status = 202, description = "recorded as the device's next event"), (status = 404, description = "no such device", body = ErrorBody), (status = 503, description = "the runner stopped", body = ErrorBody), (status = 400, description = "a parameter is wrong (named in the error)", body = ErrorBody), (status = 401, description = "the token is missing or wrong", body = ErrorBody)))]
 async fn host_key_accept(
     State(s): State<ApiState>,
     Path(device): Path<String>,
@@ -496,6 +517,7 @@ async fn host_key_accept(
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "status", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 async fn metrics_text(State(s): State<ApiState>) -> Response {
     s.scrape.render()
 }

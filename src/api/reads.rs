@@ -17,16 +17,18 @@ use crate::store::EventLog;
 use super::requests::HistoryPage;
 
 /// One page of a device's audit trail.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryPageResponse {
     pub device: String,
+    /// The envelopes, oldest first (see the README's "The event log").
+    #[schema(value_type = Vec<Object>)]
     pub events: Vec<Envelope>,
     /// Ask again with `after=` this for the next page; absent on the last.
     pub next_after: Option<u64>,
 }
 
 /// A device's snapshots, oldest first.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SnapshotsResponse {
     pub device: String,
     pub tenant: String,

@@ -10,12 +10,13 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{AttemptId, Envelope, Event, Outcome, Timestamp};
 
 /// One collected attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SnapshotEntry {
     pub sha256: String,
     pub attempt: AttemptId,
     /// The device sequence of the `attempt_finished` event.
     pub seq: u64,
+    #[schema(value_type = u64)]
     pub at: Timestamp,
     pub bytes: u64,
     /// The hash differs from the previous collection's (the first one
@@ -105,7 +106,7 @@ pub enum FindError {
 }
 
 /// A unified diff between two texts, and its size in changed lines.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConfigDiff {
     pub old: String,
     pub new: String,

@@ -27,21 +27,26 @@ use super::blocked_ticks::{Block, BlockedTicks};
 use super::coverage::{Coverage, CoverageSample};
 
 /// What an operator sees for one device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeviceStatus {
     pub device: String,
     pub tenant: String,
+    #[schema(value_type = String, example = "idle")]
     pub phase: PhaseKind,
     /// When the current phase was entered (ms since the epoch).
+    #[schema(value_type = u64)]
     pub since: Timestamp,
     pub host: String,
     pub port: u16,
+    #[schema(value_type = Option<u64>)]
     pub last_attempt: Option<Timestamp>,
+    #[schema(value_type = Option<u64>)]
     pub last_success: Option<Timestamp>,
     pub last_hash: Option<String>,
     pub failures: u32,
     /// The next timer: when the next attempt (or the running attempt's
     /// deadline) is due.
+    #[schema(value_type = Option<u64>)]
     pub next_due: Option<Timestamp>,
     pub last_error: Option<LastError>,
     pub trusted_host_key: Option<String>,
@@ -52,6 +57,7 @@ pub struct DeviceStatus {
     /// Per-device sequence of the last event.
     pub seq: u64,
     /// When the device was (last) enrolled.
+    #[schema(value_type = Option<u64>)]
     pub enrolled_at: Option<Timestamp>,
     pub interval_secs: u64,
     /// Events of this device in the log (its history's length).
@@ -64,6 +70,7 @@ pub struct DeviceStatus {
     /// The newest snapshot was too large for one message and is in the
     /// object store: where, and by how much it exceeded the limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub stored_apart: Option<StoredApart>,
     /// The inventory's tags, as the log recorded them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -71,15 +78,16 @@ pub struct DeviceStatus {
 }
 
 /// The last failure of a device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LastError {
     pub kind: String,
     pub message: String,
+    #[schema(value_type = u64)]
     pub at: Timestamp,
 }
 
 /// A record of the log the board could not fold as it stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LogProblem {
     /// Where it sits: the NATS subject or the redb key, and its position.
     pub location: String,
@@ -89,7 +97,7 @@ pub struct LogProblem {
 }
 
 /// Counts over the whole fleet.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FleetSummary {
     pub devices: usize,
     /// Devices per phase, by phase name.
@@ -102,6 +110,7 @@ pub struct FleetSummary {
     /// What keeps the whole fleet from being backed up (log or snapshot
     /// store unavailable), if anything.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub health: Health,
     /// The log position folded so far.
     #[serde(default)]

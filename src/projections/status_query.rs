@@ -30,7 +30,7 @@ pub struct DeviceFilter {
 }
 
 /// One page of matching devices, in id order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DevicePage {
     /// Devices matching the filter, all pages together.
     pub matching: usize,
@@ -122,7 +122,7 @@ impl StatusBoard {
 }
 
 /// Tenants and tags with how many devices carry each.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Facets {
     pub tenants: std::collections::BTreeMap<String, usize>,
     pub tags: std::collections::BTreeMap<String, usize>,

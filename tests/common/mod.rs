@@ -157,3 +157,36 @@ pub async fn keep_account_alive(url: &str) {
         .await
         .unwrap();
 }
+
+/// A daemon's config over `devices` in `dir` (inventory and, with a token,
+/// the token file written there), on a loopback port of its own, whose
+/// policy runs nothing but what a test triggers.
+pub fn quiet_daemon_config(
+    dir: &Path,
+    node: &str,
+    devices: &[confkeep::testbed::sim_fleet::SimDevice],
+    token: Option<&str>,
+) -> confkeep::effects::config::DaemonConfig {
+    write_private(
+        &dir.join("inventory.toml"),
+        &confkeep::testbed::sim_fleet::inventory_toml(devices),
+    );
+    if let Some(t) = token {
+        write_private(&dir.join("token"), t);
+    }
+    confkeep::effects::config::DaemonConfig {
+        node: Some(node.into()),
+        data_dir: dir.join("data"),
+        inventory: dir.join("inventory.toml"),
+        http_listen: Some("127.0.0.1:0".into()),
+        api_token_file: token.map(|_| dir.join("token")),
+        inventory_poll_secs: 0,
+        policy: confkeep::domain::RetryPolicy {
+            jitter_min_secs: 3_000,
+            jitter_max_secs: 3_600,
+            command_timeout_secs: 5,
+            ..confkeep::domain::RetryPolicy::default()
+        },
+        ..confkeep::effects::config::DaemonConfig::default()
+    }
+}
