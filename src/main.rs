@@ -29,6 +29,8 @@ enum Command {
     History(cli::history::Args),
     /// Differences between two snapshots of a device.
     Diff(cli::diff::Args),
+    /// Remove old snapshot files (retention); --dry-run says what would go.
+    Gc(cli::gc::Args),
     /// Ask for a backup of one device now.
     Trigger(cli::trigger::Args),
     /// Tell confkeep a blocked device's credentials were fixed.
@@ -72,6 +74,7 @@ fn main() -> std::process::ExitCode {
             Command::Status(args) => cli::status::run(args).await,
             Command::History(args) => cli::history::run(args).await,
             Command::Diff(args) => cli::diff::run(args).await,
+            Command::Gc(args) => cli::gc::run(args).await,
             Command::Trigger(args) => cli::trigger::run(args).await,
             Command::CredentialsUpdated(args) => cli::credentials_updated::run(args).await,
             Command::Credentials(args) => cli::platform_db::credentials(args).await,

@@ -17,18 +17,7 @@ use confkeep::projections::snapshots::ConfigDiff;
 use confkeep::testbed::sim_fleet::{FleetSpec, SimFleet};
 
 async fn confkeep(args: &[&str], dir: &Path) -> (Option<i32>, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_confkeep"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .output()
-        .await
-        .expect("confkeep runs");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::confkeep_on(args, dir).await
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@
 //! | POST | `/v1/devices/{id}/host-key/reset` | 202: forget the trusted key, trust the next |
 //! | POST | `/v1/devices/{id}/host-key/accept` `{"fingerprint": "SHA256:…"}` | 202: trust this key |
 //! | GET | `/v1/openapi.json` | this table as OpenAPI 3.1 (see [`openapi`]) |
+//! | POST | `/v1/snapshots/gc?dry_run=&keep=&keep_days=` | a retention pass over the snapshot files (the configured rule unless given) |
 //! | GET | `/metrics` | Prometheus text (also alone on `metrics_listen`, see [`scrape`]) |
 //!
 //! Every error is JSON: `{"code": "...", "error": "..."}`, the message
@@ -75,6 +76,8 @@ pub struct ApiState {
     pub requests: Arc<AtomicU64>,
     /// Where snapshot texts are read back from (for diffs), when they can be.
     pub snapshots: Option<Arc<SnapshotReader>>,
+    /// The configured `[retention]` (empty: none), for `POST /v1/snapshots/gc`.
+    pub retention: crate::domain::RetentionRule,
 }
 
 /// The whole router, behind the access rule and the limits.
@@ -102,6 +105,7 @@ pub fn router(state: ApiState, access: Access, limits: HttpLimits) -> Router {
             "/v1/devices/{device}/host-key/accept",
             post(host_key_accept),
         )
+        .route("/v1/snapshots/gc", post(gc))
         .route("/metrics", get(metrics_text))
         .route("/v1/openapi.json", get(openapi::serve))
         .merge(crate::web::routes())
@@ -256,13 +260,19 @@ async fn devices(State(s): State<ApiState>, RawQuery(query): RawQuery) -> Respon
     let Ok(board) = s.status.lock() else {
         return board_unavailable();
     };
-    Json(DevicesResponse {
-        now,
-        summary: board.summary(now),
-        facets: board.facets(),
-        page: board.query(&q.filter, q.offset, q.limit, now),
-    })
-    .into_response()
+    Json(DevicesResponse::of(&board, &q, now)).into_response()
+}
+
+impl DevicesResponse {
+    /// The answer of `GET /v1/devices` for `query` at `now`.
+    pub fn of(board: &StatusBoard, query: &requests::DeviceQuery, now: Timestamp) -> Self {
+        DevicesResponse {
+            now,
+            summary: board.summary(now),
+            facets: board.facets(),
+            page: board.query(&query.filter, query.offset, query.limit, now),
+        }
+    }
 }
 
 fn row(s: &ApiState, device: &DeviceId) -> Option<DeviceStatus> {
@@ -514,6 +524,30 @@ async fn host_key_accept(
             fingerprint,
         }),
         Err(e) => bad_request(e),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/snapshots/gc", tag = "commands", security(("token" = [])), params(("dry_run" = Option<bool>, Query, description = "only say what would be removed"), ("keep" = Option<usize>, Query, description = "distinct snapshots kept per device (default: [retention] keep)"), ("keep_days" = Option<u64>, Query, description = "remove those last collected longer ago (default: [retention] keep_days)")), responses((status = 200, description = "what the pass removed (or would)", body = crate::daemon::retention::GcReport), (status = 404, description = "no snapshot files (JetStream keeps snapshots in its stream)", body = ErrorBody), (status = 503, description = "the log could not be read", body = ErrorBody), (status = 400, description = "a parameter is wrong (named in the error)", body = ErrorBody), (status = 401, description = "the token is missing or wrong", body = ErrorBody)))]
+async fn gc(State(s): State<ApiState>, RawQuery(query): RawQuery) -> Response {
+    let (dry_run, rule) = match requests::gc_query(query.as_deref(), s.retention) {
+        Ok(q) => q,
+        Err(e) => return bad_request(e),
+    };
+    let Some(SnapshotReader::Files(files)) = s.snapshots.as_deref() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "no_snapshot_files",
+            "this daemon keeps no snapshot files: on JetStream, bound the snapshot stream (max_age, max_msgs_per_subject)",
+        );
+    };
+    match crate::daemon::retention::collect_garbage(&*s.log, files, rule, s.clock.now(), dry_run)
+        .await
+    {
+        Ok(report) => Json(report).into_response(),
+        Err(crate::daemon::retention::GcError::Rule(e)) => {
+            error(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+        }
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "retention", e.to_string()),
     }
 }
 

@@ -66,6 +66,7 @@ impl Modify for BearerToken {
         super::credentials_updated,
         super::host_key_reset,
         super::host_key_accept,
+        super::gc,
         super::metrics_text,
     ),
     components(schemas(
@@ -85,6 +86,8 @@ impl Modify for BearerToken {
         TriggerBody,
         AcceptBody,
         ErrorBody,
+        crate::daemon::retention::GcReport,
+        crate::daemon::retention::Removed,
     )),
     modifiers(&BearerToken)
 )]

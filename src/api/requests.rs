@@ -174,6 +174,39 @@ pub fn history_page(query: Option<&str>) -> Result<HistoryPage, RequestError> {
     Ok(page)
 }
 
+/// `dry_run=&keep=&keep_days=` of a retention pass; what is not given
+/// comes from `configured`, and a pass needs a bound.
+pub fn gc_query(
+    query: Option<&str>,
+    configured: crate::domain::RetentionRule,
+) -> Result<(bool, crate::domain::RetentionRule), RequestError> {
+    let (mut dry_run, mut rule) = (false, configured);
+    for (key, value) in pairs(query) {
+        match key.as_str() {
+            "dry_run" => dry_run = matches!(value.as_str(), "" | "1" | "true" | "on"),
+            "keep" => {
+                rule.keep = Some(usize::try_from(number(&key, &value)?).unwrap_or(usize::MAX))
+            }
+            "keep_days" => rule.keep_days = Some(number(&key, &value)?),
+            _ => {
+                return Err(RequestError::new(
+                    key,
+                    "unknown parameter (dry_run, keep, keep_days)",
+                ));
+            }
+        }
+    }
+    if rule.is_empty() {
+        return Err(RequestError::new(
+            "keep",
+            "no [retention] is configured: give keep or keep_days",
+        ));
+    }
+    rule.validate()
+        .map_err(|e| RequestError::new("keep", e.to_string()))?;
+    Ok((dry_run, rule))
+}
+
 /// `before=SEQ` (optional) of a device page's timeline.
 pub fn timeline_before(query: Option<&str>) -> Result<Option<u64>, RequestError> {
     let mut before = None;

@@ -7,6 +7,7 @@ pub mod collect;
 pub mod credentials_updated;
 pub mod demo;
 pub mod diff;
+pub mod gc;
 pub mod history;
 pub mod host_key;
 pub mod http;

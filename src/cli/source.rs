@@ -20,7 +20,8 @@ use crate::api::StatusResponse;
 use crate::api::reads::{self, HistoryPageResponse, ReadFailure};
 use crate::api::requests::HistoryPage;
 use crate::cli::http::{ApiArgs, ApiClient, error_text};
-use crate::domain::DeviceId;
+use crate::daemon::retention::{GcReport, collect_garbage};
+use crate::domain::{DeviceId, RetentionRule};
 use crate::effects::runner::{Clock, SystemClock};
 use crate::effects::snapshot::SnapshotFiles;
 use crate::effects::snapshot_objects::ObjectBucket;
@@ -230,6 +231,57 @@ impl Source {
                 get_json(client, &path).await
             }
             Source::Log(l) => Ok(reads::diff(&*l.log, &l.reader, device, old, new).await?),
+        }
+    }
+}
+
+impl Source {
+    /// A retention pass over the snapshot files: by the daemon (`--api`),
+    /// or here on a stopped daemon's data directory.
+    pub async fn gc(
+        &self,
+        keep: Option<usize>,
+        keep_days: Option<u64>,
+        dry_run: bool,
+    ) -> Result<GcReport, Failure> {
+        match self {
+            Source::Api(client) => {
+                let mut q = form_urlencoded::Serializer::new(String::new());
+                q.append_pair("dry_run", if dry_run { "true" } else { "false" });
+                if let Some(k) = keep {
+                    q.append_pair("keep", &k.to_string());
+                }
+                if let Some(d) = keep_days {
+                    q.append_pair("keep_days", &d.to_string());
+                }
+                let path = format!("/v1/snapshots/gc?{}", q.finish());
+                let (code, body) = client.call("POST", &path, None).await?;
+                if code != 200 {
+                    return Err(Failure::Other(anyhow::anyhow!(
+                        "{code}: {}",
+                        error_text(&body)
+                    )));
+                }
+                serde_json::from_slice(&body)
+                    .map_err(|e| Failure::Other(anyhow::anyhow!("the answer does not read: {e}")))
+            }
+            Source::Log(l) => {
+                let SnapshotReader::Files(files) = &l.reader else {
+                    return Err(Failure::Other(anyhow::anyhow!(
+                        "snapshots on JetStream are kept by the stream: bound it with max_age or max_msgs_per_subject"
+                    )));
+                };
+                let rule = RetentionRule { keep, keep_days };
+                if rule.is_empty() {
+                    return Err(Failure::Other(anyhow::anyhow!(
+                        "give --keep or --keep-days"
+                    )));
+                }
+                let report = collect_garbage(&*l.log, files, rule, SystemClock.now(), dry_run)
+                    .await
+                    .map_err(anyhow::Error::from)?;
+                Ok(report)
+            }
         }
     }
 }

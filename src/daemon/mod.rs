@@ -30,6 +30,7 @@ use crate::redact::redact_url;
 use crate::store::{EventLog, StoreConfig};
 
 mod inventory;
+pub mod retention;
 pub use inventory::desired;
 
 /// A started daemon: its handles, and the task that runs it.
@@ -381,6 +382,7 @@ pub async fn start_with_vault(
             node: node.clone(),
             requests: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             snapshots: Some(Arc::new(reader)),
+            retention: config.retention.map(|r| r.rule()).unwrap_or_default(),
         };
         let app = router(state, listener.access.clone(), listener.limits);
         let mut stop_http = stop.subscribe();
@@ -388,6 +390,16 @@ pub async fn start_with_vault(
         tokio::spawn(listener.serve(app, async move {
             let _ = stop_http.changed().await;
         }));
+    }
+
+    if let (Some(r), Some(files)) = (config.retention, &snapshots) {
+        tokio::spawn(retention::every(
+            log.clone(),
+            files.clone(),
+            r,
+            clock.clone(),
+            stop.subscribe(),
+        ));
     }
 
     Ok(Daemon {

@@ -20,6 +20,7 @@ pub mod machine;
 pub mod normalize;
 pub mod policy;
 pub mod policy_rules;
+pub mod retention;
 pub mod schedule;
 pub mod time;
 
@@ -33,4 +34,5 @@ pub use machine::{
 };
 pub use policy::{PolicyError, RetryPolicy};
 pub use policy_rules::{Policies, PolicyRule, RuleError};
+pub use retention::{Collected, RetentionError, RetentionRule};
 pub use time::Timestamp;

@@ -55,7 +55,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::domain::{Policies, PolicyError, PolicyRule, RetryPolicy, RuleError};
+use crate::domain::{Policies, PolicyError, PolicyRule, RetentionRule, RetryPolicy, RuleError};
 
 /// NATS settings (JetStream mode).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -237,6 +237,38 @@ pub struct DaemonConfig {
     /// `[[policy_for]]`: per-tag refinements of `policy`, first match wins.
     #[serde(default)]
     pub policy_for: Vec<PolicyRule>,
+    /// `[retention]`: snapshot files kept per device, removed by the daemon
+    /// every `every_hours` (and by `confkeep gc`).
+    #[serde(default)]
+    pub retention: Option<RetentionConfig>,
+}
+
+/// `[retention]`: the rule ([`RetentionRule`]) and how often it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Distinct snapshots kept per device (the latest always).
+    #[serde(default)]
+    pub keep: Option<usize>,
+    /// Snapshots last collected longer ago than this are removed (the
+    /// latest never).
+    #[serde(default)]
+    pub keep_days: Option<u64>,
+    #[serde(default = "daily")]
+    pub every_hours: u64,
+}
+
+fn daily() -> u64 {
+    24
+}
+
+impl RetentionConfig {
+    pub fn rule(&self) -> RetentionRule {
+        RetentionRule {
+            keep: self.keep,
+            keep_days: self.keep_days,
+        }
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -277,6 +309,7 @@ impl Default for DaemonConfig {
             ssh: SshConfig::default(),
             policy: RetryPolicy::default(),
             policy_for: Vec::new(),
+            retention: None,
         }
     }
 }
@@ -305,6 +338,8 @@ pub enum ConfigError {
     Policy { path: PathBuf, source: PolicyError },
     #[error("config {path}, {source}")]
     PolicyRule { path: PathBuf, source: RuleError },
+    #[error("config {path}, [retention]: {message}")]
+    Retention { path: PathBuf, message: String },
 }
 
 impl DaemonConfig {
@@ -418,7 +453,22 @@ impl DaemonConfig {
             .map_err(|source| ConfigError::PolicyRule {
                 path: path.to_owned(),
                 source,
-            })
+            })?;
+        let Some(r) = &self.retention else {
+            return Ok(());
+        };
+        let message = match (r.rule().validate(), r.every_hours) {
+            (Err(e), _) => e.to_string(),
+            (Ok(()), 0) => "every_hours = 0: use at least 1".into(),
+            (Ok(()), _) if r.rule().is_empty() => {
+                "neither keep nor keep_days is set: retention would remove nothing".into()
+            }
+            (Ok(()), _) => return Ok(()),
+        };
+        Err(ConfigError::Retention {
+            path: path.to_owned(),
+            message,
+        })
     }
 
     /// The base policy with its per-tag rules.
@@ -558,6 +608,33 @@ mod tests {
         std::fs::write(&path, "[policy]\nintervall = 5\n").unwrap();
         let e = DaemonConfig::load(&path).unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("intervall"), "{e}");
+    }
+
+    #[test]
+    fn retention_is_read_and_a_rule_that_keeps_nothing_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("confkeep.toml");
+        std::fs::write(&path, "[retention]\nkeep = 20\nkeep_days = 365\n").unwrap();
+        let r = DaemonConfig::load(&path).unwrap().retention.unwrap();
+        assert_eq!(
+            (r.keep, r.keep_days, r.every_hours),
+            (Some(20), Some(365), 24)
+        );
+        for (text, says) in [
+            ("[retention]\nkeep = 0\n", "keep = 0"),
+            (
+                "[retention]\nevery_hours = 6\n",
+                "neither keep nor keep_days",
+            ),
+            (
+                "[retention]\nkeep = 3\nevery_hours = 0\n",
+                "every_hours = 0",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = DaemonConfig::load(&path).unwrap_err().to_string();
+            assert!(e.contains("[retention]") && e.contains(says), "{e}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod gate;
 pub mod inventory;
 pub mod runner;
 pub mod snapshot;
+pub mod snapshot_files;
 pub mod snapshot_objects;
 pub mod snapshot_read;
 pub mod ssh;

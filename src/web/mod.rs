@@ -104,14 +104,25 @@ async fn fleet(State(s): State<ApiState>, RawQuery(query): RawQuery) -> Response
                 "the status board is unavailable".into(),
             );
         };
-        fleet_page(&s, &board, &q.filter, q.offset, q.limit, now)
+        fleet_page(&s.node, &board, &q.filter, q.offset, q.limit, now)
     };
     render(StatusCode::OK, &page)
 }
 
+/// The fleet page's HTML for `query` (what `GET /` answers; public for
+/// the benchmark).
+pub fn fleet_html(
+    node: &str,
+    board: &StatusBoard,
+    query: &requests::DeviceQuery,
+    now: Timestamp,
+) -> Result<String, askama::Error> {
+    fleet_page(node, board, &query.filter, query.offset, query.limit, now).render()
+}
+
 /// Everything the fleet page shows, read under one lock of the board.
 fn fleet_page(
-    s: &ApiState,
+    node: &str,
     board: &StatusBoard,
     filter: &DeviceFilter,
     offset: usize,
@@ -151,7 +162,7 @@ fn fleet_page(
     let page = board.query(filter, offset, limit, now);
     let (first, last) = page_range(&page);
     FleetPage {
-        node: s.node.clone(),
+        node: node.to_owned(),
         now: rfc3339(now),
         devices: summary.devices,
         stale: summary.stale,

@@ -190,3 +190,20 @@ pub fn quiet_daemon_config(
         ..confkeep::effects::config::DaemonConfig::default()
     }
 }
+
+/// Run the `confkeep` binary with `args` and `--data-dir dir`: its exit
+/// code, standard output and standard error.
+pub async fn confkeep_on(args: &[&str], dir: &Path) -> (Option<i32>, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_confkeep"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .await
+        .expect("confkeep runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
