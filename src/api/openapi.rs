@@ -88,6 +88,7 @@ impl Modify for BearerToken {
         ErrorBody,
         crate::daemon::retention::GcReport,
         crate::daemon::retention::Removed,
+        crate::projections::notifications::ReceiverStatus,
     )),
     modifiers(&BearerToken)
 )]

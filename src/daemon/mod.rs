@@ -30,6 +30,7 @@ use crate::redact::redact_url;
 use crate::store::{EventLog, StoreConfig};
 
 mod inventory;
+pub mod notify;
 pub mod retention;
 pub use inventory::desired;
 
@@ -54,6 +55,9 @@ pub struct Daemon {
     pub inventory_reloads: tokio::sync::watch::Receiver<InventoryReloads>,
     /// The daemon's own health (log and snapshot store), as it changes.
     pub health: tokio::sync::watch::Receiver<crate::domain::health::Health>,
+    /// Notification tries since start (all receivers): await `changed()`
+    /// to wait for a delivery or a failure.
+    pub notified: tokio::sync::watch::Receiver<notify::Tries>,
     task: tokio::task::JoinHandle<RunReport>,
     projector: tokio::task::JoinHandle<()>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -232,6 +236,8 @@ pub async fn start_with_vault(
             (SnapshotSink::Files(files.clone()), Some(files), reader)
         }
     };
+    let reader = Arc::new(reader);
+
     let gate = match &config.redis {
         Some(r) => Gate::connect(&r.url, &r.key_prefix)
             .with_context(|| format!("[redis] url {} cannot be used", redact_url(&r.url)))?,
@@ -381,7 +387,7 @@ pub async fn start_with_vault(
             scrape,
             node: node.clone(),
             requests: Arc::new(std::sync::atomic::AtomicU64::new(0)),
-            snapshots: Some(Arc::new(reader)),
+            snapshots: Some(reader.clone()),
             retention: config.retention.map(|r| r.rule()).unwrap_or_default(),
         };
         let app = router(state, listener.access.clone(), listener.limits);
@@ -391,6 +397,17 @@ pub async fn start_with_vault(
             let _ = stop_http.changed().await;
         }));
     }
+
+    let (tries, notified) = tokio::sync::watch::channel(notify::Tries::default());
+    let notifiers = notify::Shared {
+        log: log.clone(),
+        reader: Some(reader.clone()),
+        board: status.clone(),
+        clock: clock.clone(),
+        data_dir: config.data_dir.clone(),
+        tries,
+    };
+    notify::start(notifiers, &config.notify, &stop);
 
     if let (Some(r), Some(files)) = (config.retention, &snapshots) {
         tokio::spawn(retention::every(
@@ -415,6 +432,7 @@ pub async fn start_with_vault(
         followed,
         inventory_reloads,
         health,
+        notified,
         task,
         projector,
         stop,

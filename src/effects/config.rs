@@ -241,6 +241,10 @@ pub struct DaemonConfig {
     /// every `every_hours` (and by `confkeep gc`).
     #[serde(default)]
     pub retention: Option<RetentionConfig>,
+    /// `[[notify]]`: webhooks and exec hooks told of changes, blocks,
+    /// staleness and recoveries.
+    #[serde(default)]
+    pub notify: Vec<NotifyConfig>,
 }
 
 /// `[retention]`: the rule ([`RetentionRule`]) and how often it runs.
@@ -270,6 +274,10 @@ impl RetentionConfig {
         }
     }
 }
+
+#[path = "config_notify.rs"]
+mod notify;
+pub use notify::{NOTIFICATION_KINDS, NotifyConfig};
 
 fn default_data_dir() -> PathBuf {
     PathBuf::from("confkeep-data")
@@ -310,6 +318,7 @@ impl Default for DaemonConfig {
             policy: RetryPolicy::default(),
             policy_for: Vec::new(),
             retention: None,
+            notify: Vec::new(),
         }
     }
 }
@@ -340,6 +349,12 @@ pub enum ConfigError {
     PolicyRule { path: PathBuf, source: RuleError },
     #[error("config {path}, [retention]: {message}")]
     Retention { path: PathBuf, message: String },
+    #[error("config {path}, [[notify]] number {number}: {message}")]
+    Notify {
+        path: PathBuf,
+        number: usize,
+        message: String,
+    },
 }
 
 impl DaemonConfig {
@@ -454,6 +469,7 @@ impl DaemonConfig {
                 path: path.to_owned(),
                 source,
             })?;
+        self.check_notify(path)?;
         let Some(r) = &self.retention else {
             return Ok(());
         };
@@ -469,6 +485,22 @@ impl DaemonConfig {
             path: path.to_owned(),
             message,
         })
+    }
+
+    fn check_notify(&self, path: &Path) -> Result<(), ConfigError> {
+        let mut names = std::collections::BTreeSet::new();
+        for (i, n) in self.notify.iter().enumerate() {
+            let fail = |message: String| ConfigError::Notify {
+                path: path.to_owned(),
+                number: i + 1,
+                message,
+            };
+            n.check().map_err(fail)?;
+            if !names.insert(n.name_at(i)) {
+                return Err(fail(format!("name {:?} is used twice", n.name_at(i))));
+            }
+        }
+        Ok(())
     }
 
     /// The base policy with its per-tag rules.
@@ -608,6 +640,34 @@ mod tests {
         std::fs::write(&path, "[policy]\nintervall = 5\n").unwrap();
         let e = DaemonConfig::load(&path).unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("intervall"), "{e}");
+    }
+
+    #[test]
+    fn notify_receivers_are_read_and_a_bad_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("confkeep.toml");
+        let good = "[[notify]]\nwebhook = \"https://hooks.example/x\"\nevents = [\"device.blocked\"]\n\n[[notify]]\nexec = [\"/usr/local/bin/page\"]\n";
+        std::fs::write(&path, good).unwrap();
+        let c = DaemonConfig::load(&path).unwrap();
+        assert_eq!(c.notify.len(), 2);
+        assert!(c.notify[0].wants("device.blocked") && !c.notify[0].wants("config.changed"));
+        assert_eq!(c.notify[1].name_at(1), "notify-2");
+        for (text, says) in [
+            ("[[notify]]\nevents = []\n", "give webhook"),
+            ("[[notify]]\nwebhook = \"ftp://x\"\n", "http:// or https://"),
+            (
+                "[[notify]]\nexec = [\"x\"]\nevents = [\"device.gone\"]\n",
+                "\"device.gone\" is not one of",
+            ),
+            (
+                "[[notify]]\nexec = [\"x\"]\nname = \"a/b\"\n",
+                "names a file",
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = DaemonConfig::load(&path).unwrap_err().to_string();
+            assert!(e.contains("[[notify]] number 1") && e.contains(says), "{e}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod config;
 pub mod credentials;
 pub mod gate;
 pub mod inventory;
+pub mod notify;
 pub mod runner;
 pub mod snapshot;
 pub mod snapshot_files;

@@ -10,6 +10,7 @@
 pub mod blocked_ticks;
 pub mod coverage;
 pub mod metrics;
+pub mod notifications;
 pub mod projector;
 pub mod snapshots;
 pub mod status;

@@ -25,6 +25,7 @@ use crate::store::GlobalSeq;
 
 use super::blocked_ticks::{Block, BlockedTicks};
 use super::coverage::{Coverage, CoverageSample};
+use super::notifications::ReceiverStatus;
 
 /// What an operator sees for one device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -118,6 +119,9 @@ pub struct FleetSummary {
     /// Records that could not be folded as they stand (the latest few).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log_problems: Vec<LogProblem>,
+    /// The notification receivers (`[[notify]]`) and how they are doing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<ReceiverStatus>,
 }
 
 /// What one folded envelope changed: what the metrics follow.
@@ -173,6 +177,7 @@ pub struct StatusBoard {
     health: Health,
     shared: Shared,
     coverage: Coverage,
+    receivers: BTreeMap<String, ReceiverStatus>,
 }
 
 fn index(p: PhaseKind) -> usize {
@@ -332,6 +337,11 @@ impl StatusBoard {
         self.checkpoint
     }
 
+    /// How a notification receiver is doing, shown beside the fleet.
+    pub fn set_receiver(&mut self, status: ReceiverStatus) {
+        self.receivers.insert(status.name.clone(), status);
+    }
+
     /// The daemon's own health, shown beside the fleet.
     pub fn set_health(&mut self, health: Health) {
         self.health = health;
@@ -437,6 +447,7 @@ impl StatusBoard {
             health: self.health.clone(),
             checkpoint: self.checkpoint,
             log_problems: self.problems.iter().cloned().collect(),
+            notifications: self.receivers.values().cloned().collect(),
         }
     }
 }

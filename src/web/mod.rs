@@ -184,6 +184,7 @@ fn fleet_page(
         last,
         prev: (offset > 0).then(|| fleet_href(filter, offset.saturating_sub(limit))),
         next: page.next_offset.map(|o| fleet_href(filter, o)),
+        receivers: summary.notifications,
     }
 }
 

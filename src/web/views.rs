@@ -36,6 +36,7 @@ pub struct FleetPage {
     pub last: usize,
     pub prev: Option<String>,
     pub next: Option<String>,
+    pub receivers: Vec<crate::projections::notifications::ReceiverStatus>,
 }
 
 /// A phase and how many devices are in it, linking to them.
