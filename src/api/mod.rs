@@ -232,10 +232,11 @@ async fn status(State(s): State<ApiState>, RawQuery(query): RawQuery) -> Respons
         Err(e) => return bad_request(e),
     };
     let now = s.clock.now();
-    let Ok(board) = s.status.lock() else {
-        return board_unavailable();
+    let answer = match s.status.lock() {
+        Ok(board) => StatusResponse::of(&board, &q.filter, now),
+        Err(_) => return board_unavailable(),
     };
-    Json(StatusResponse::of(&board, &q.filter, now)).into_response()
+    Json(answer).into_response()
 }
 
 /// One page of the devices the filters leave, with the whole fleet's
@@ -257,10 +258,12 @@ async fn devices(State(s): State<ApiState>, RawQuery(query): RawQuery) -> Respon
         Err(e) => return bad_request(e),
     };
     let now = s.clock.now();
-    let Ok(board) = s.status.lock() else {
-        return board_unavailable();
+    // Encoded after the lock is let go: the projector folds meanwhile.
+    let answer = match s.status.lock() {
+        Ok(board) => DevicesResponse::of(&board, &q, now),
+        Err(_) => return board_unavailable(),
     };
-    Json(DevicesResponse::of(&board, &q, now)).into_response()
+    Json(answer).into_response()
 }
 
 impl DevicesResponse {

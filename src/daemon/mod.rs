@@ -409,6 +409,10 @@ pub async fn start_with_vault(
     };
     notify::start(notifiers, &config.notify, &stop);
 
+    if let Some(rm) = &config.read_model {
+        tokio::spawn(read_model(rm.url.clone(), log.clone(), stop.subscribe()));
+    }
+
     if let (Some(r), Some(files)) = (config.retention, &snapshots) {
         tokio::spawn(retention::every(
             log.clone(),
@@ -437,6 +441,50 @@ pub async fn start_with_vault(
         projector,
         stop,
     })
+}
+
+/// Keep the SQL read model written: open it (the tables, the fold up to
+/// its checkpoint), catch up, follow; on a database or log failure say so
+/// and start over from the checkpoint after a pause. Never on the
+/// runner's path.
+async fn read_model(
+    url: String,
+    log: Arc<dyn EventLog>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use crate::projections::sql::ReadModel;
+    let shown = redact_url(&url);
+    loop {
+        let mut follow_stop = stop.clone();
+        let run = async {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(2)
+                .connect(&url)
+                .await?;
+            let mut model = ReadModel::open(pool, log.clone()).await?;
+            let caught = model.catch_up(None).await?;
+            tracing::info!(database = %shown, events = caught, checkpoint = model.checkpoint(), "SQL read model caught up");
+            model
+                .follow(async move {
+                    let _ = follow_stop.changed().await;
+                })
+                .await
+        };
+        let result: Result<u64, crate::projections::sql::ReadModelError> = tokio::select! {
+            r = run => r,
+            _ = stop.changed() => return,
+        };
+        match result {
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(database = %shown, error = %e, "SQL read model not written; retrying from its checkpoint in 5 s")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// How long an API trigger waits for its attempt before answering "timeout".

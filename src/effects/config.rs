@@ -245,6 +245,18 @@ pub struct DaemonConfig {
     /// staleness and recoveries.
     #[serde(default)]
     pub notify: Vec<NotifyConfig>,
+    /// `[read_model]`: status and history also as PostgreSQL tables.
+    #[serde(default)]
+    pub read_model: Option<ReadModelConfig>,
+}
+
+/// `[read_model]`: where the SQL read model is written.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadModelConfig {
+    /// `postgres://…` (a database of its own or shared: the tables are
+    /// created when missing).
+    pub url: String,
 }
 
 /// `[retention]`: the rule ([`RetentionRule`]) and how often it runs.
@@ -319,6 +331,7 @@ impl Default for DaemonConfig {
             policy_for: Vec::new(),
             retention: None,
             notify: Vec::new(),
+            read_model: None,
         }
     }
 }

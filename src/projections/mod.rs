@@ -13,4 +13,5 @@ pub mod metrics;
 pub mod notifications;
 pub mod projector;
 pub mod snapshots;
+pub mod sql;
 pub mod status;
