@@ -29,6 +29,7 @@ use crate::projections::status::StatusBoard;
 use crate::redact::redact_url;
 use crate::store::{EventLog, StoreConfig};
 
+mod git;
 mod inventory;
 pub mod notify;
 pub mod retention;
@@ -58,6 +59,8 @@ pub struct Daemon {
     /// Notification tries since start (all receivers): await `changed()`
     /// to wait for a delivery or a failure.
     pub notified: tokio::sync::watch::Receiver<notify::Tries>,
+    /// The log position the git repository of configs holds (`[git]`).
+    pub git_written: tokio::sync::watch::Receiver<u64>,
     task: tokio::task::JoinHandle<RunReport>,
     projector: tokio::task::JoinHandle<()>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -409,6 +412,18 @@ pub async fn start_with_vault(
     };
     notify::start(notifiers, &config.notify, &stop);
 
+    let (git_tx, git_written) = tokio::sync::watch::channel(0);
+    if let Some(g) = &config.git {
+        let path = config.data_dir.join(&g.path);
+        tokio::spawn(git::follow(
+            path,
+            log.clone(),
+            reader.clone(),
+            git_tx,
+            stop.subscribe(),
+        ));
+    }
+
     if let Some(rm) = &config.read_model {
         tokio::spawn(read_model(rm.url.clone(), log.clone(), stop.subscribe()));
     }
@@ -437,6 +452,7 @@ pub async fn start_with_vault(
         inventory_reloads,
         health,
         notified,
+        git_written,
         task,
         projector,
         stop,

@@ -248,6 +248,22 @@ pub struct DaemonConfig {
     /// `[read_model]`: status and history also as PostgreSQL tables.
     #[serde(default)]
     pub read_model: Option<ReadModelConfig>,
+    /// `[git]`: every changed config also committed to a git repository.
+    #[serde(default)]
+    pub git: Option<GitConfig>,
+}
+
+/// `[git]`: where the repository of configs is.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitConfig {
+    /// A bare repository, created when missing; relative to `data_dir`.
+    #[serde(default = "default_git_path")]
+    pub path: PathBuf,
+}
+
+fn default_git_path() -> PathBuf {
+    PathBuf::from("configs.git")
 }
 
 /// `[read_model]`: where the SQL read model is written.
@@ -332,6 +348,7 @@ impl Default for DaemonConfig {
             retention: None,
             notify: Vec::new(),
             read_model: None,
+            git: None,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod attempt;
 pub mod config;
 pub mod credentials;
 pub mod gate;
+pub mod git_history;
 pub mod inventory;
 pub mod notify;
 pub mod runner;
