@@ -224,3 +224,27 @@ pub async fn timeline(
         total,
     })
 }
+
+/// The newest `keep` snapshots of `device` (oldest first, and how many
+/// it has in all): the device page's list, in one streamed pass that holds
+/// only what it shows.
+pub async fn recent_snapshots(
+    log: &dyn EventLog,
+    device: &DeviceId,
+    keep: usize,
+) -> Result<SnapshotList, ReadFailure> {
+    let mut stream = log.device_history(device);
+    let mut list = SnapshotList::bounded(keep);
+    let mut any = false;
+    while let Some(item) = stream.next().await {
+        let env = item.map_err(|e| ReadFailure::Log(e.to_string()))?;
+        any = true;
+        list.push(&env);
+    }
+    if !any {
+        return Err(ReadFailure::NotFound(format!(
+            "no events for device {device}"
+        )));
+    }
+    Ok(list)
+}

@@ -29,9 +29,26 @@ pub struct SnapshotEntry {
 #[derive(Debug, Default)]
 pub struct SnapshotList {
     entries: Vec<SnapshotEntry>,
+    /// Keep only the newest this many (`None`: all).
+    cap: Option<usize>,
+    total: usize,
 }
 
 impl SnapshotList {
+    /// A list that keeps only the newest `cap` entries (and counts all):
+    /// a device page over a long history holds only what it shows.
+    pub fn bounded(cap: usize) -> Self {
+        SnapshotList {
+            cap: Some(cap.max(1)),
+            ..SnapshotList::default()
+        }
+    }
+
+    /// Collections seen, kept or not.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
     pub fn push(&mut self, env: &Envelope) {
         let Event::AttemptFinished {
             attempt,
@@ -41,6 +58,10 @@ impl SnapshotList {
             return;
         };
         let changed = self.entries.last().is_none_or(|e| e.sha256 != *sha256);
+        self.total += 1;
+        if self.cap.is_some_and(|c| self.entries.len() >= c) {
+            self.entries.remove(0);
+        }
         self.entries.push(SnapshotEntry {
             sha256: sha256.clone(),
             attempt: *attempt,
@@ -172,6 +193,19 @@ mod tests {
             list.find(""),
             Err(FindError::Ambiguous(_)) | Err(FindError::None(_))
         ));
+    }
+
+    #[test]
+    fn a_bounded_list_keeps_the_newest_and_counts_all() {
+        let d = DeviceId::parse("r1").unwrap();
+        let t = TenantId::parse("acme").unwrap();
+        let (mut all, mut few) = (SnapshotList::default(), SnapshotList::bounded(3));
+        for env in sample_history(&d, &t, Timestamp(1_700_000_000_000), 200) {
+            all.push(&env);
+            few.push(&env);
+        }
+        assert_eq!(few.total(), all.entries().len());
+        assert_eq!(few.entries(), &all.entries()[all.entries().len() - 3..]);
     }
 
     #[test]

@@ -211,9 +211,9 @@ async fn device(
         );
     };
     let timeline = reads::timeline(&*s.log, &device, before, TIMELINE_PAGE).await;
-    let snapshots = reads::snapshots(&*s.log, &device).await;
+    let snapshots = reads::recent_snapshots(&*s.log, &device, SNAPSHOTS_SHOWN).await;
     let (timeline, snapshots) = match (timeline, snapshots) {
-        (Ok(t), Ok((_, list))) => (t, list),
+        (Ok(t), Ok(list)) => (t, list),
         (Err(e), _) | (_, Err(e)) => return read_problem(&s, &device, e),
     };
     let href = |b: u64| format!("/devices/{device}?before={b}");
@@ -237,7 +237,7 @@ async fn device(
         older: timeline.older.map(href),
         newer: timeline.newer.map(href),
         snapshots: snapshot_rows(snapshots.entries(), SNAPSHOTS_SHOWN),
-        snapshots_total: snapshots.entries().len(),
+        snapshots_total: snapshots.total(),
         can_diff: s.snapshots.is_some(),
         row: device_row(&row, now),
     };
