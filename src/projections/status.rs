@@ -178,6 +178,7 @@ pub struct StatusBoard {
     shared: Shared,
     coverage: Coverage,
     receivers: BTreeMap<String, ReceiverStatus>,
+    labels: query::Labels,
 }
 
 fn index(p: PhaseKind) -> usize {
@@ -217,16 +218,19 @@ impl StatusBoard {
     pub fn apply(&mut self, global: GlobalSeq, env: &Envelope) -> Option<Change> {
         self.checkpoint = self.checkpoint.max(global);
         self.coverage.advance(env.at, self.active());
-        let folded = self
-            .devices
-            .entry(env.device.clone())
-            .or_insert_with(|| Folded {
-                state: DeviceState::new(env.device.clone(), env.tenant.clone()),
-                enrolled_at: None,
-                events: 0,
-                out_of_date: None,
-                stored_apart: None,
-            });
+        let folded = match self.devices.entry(env.device.clone()) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                self.labels.count(&env.tenant, &[], 1);
+                v.insert(Folded {
+                    state: DeviceState::new(env.device.clone(), env.tenant.clone()),
+                    enrolled_at: None,
+                    events: 0,
+                    out_of_date: None,
+                    stored_apart: None,
+                })
+            }
+        };
         let expected = folded.state.seq + 1;
         if env.seq != expected {
             let problem = format!("sequence {} found where {expected} was expected", env.seq);
@@ -243,10 +247,22 @@ impl StatusBoard {
         }
         let folded = self.devices.get_mut(&env.device)?;
         let left = (folded.events > 0).then(|| folded.state.phase.kind());
+        // Tenant and tags change only here: counted as they change, so the
+        // filters' facets cost nothing per request.
+        let labels = matches!(
+            env.event,
+            Event::Enrolled { .. } | Event::TagsChanged { .. }
+        )
+        .then(|| (folded.state.tenant.clone(), folded.state.tags.clone()));
         let transition = step(&folded.state, env);
         let reenrolled = matches!(env.event, Event::Enrolled { .. }) && !folded.state.is_active();
         folded.state = transition.state;
         folded.state.share(&mut self.shared);
+        if let Some((tenant, tags)) = labels {
+            self.labels.count(&tenant, &tags, -1);
+            self.labels
+                .count(&folded.state.tenant, &folded.state.tags, 1);
+        }
         folded.events += 1;
         if reenrolled {
             folded.enrolled_at = Some(env.at);
@@ -519,6 +535,32 @@ mod tests {
         let d = DeviceId::parse(name).unwrap();
         let t = TenantId::parse("acme").unwrap();
         sample_history(&d, &t, Timestamp(1_700_000_000_000), n)
+    }
+
+    #[test]
+    fn facets_follow_enrolments_and_tag_changes() {
+        let mut board = StatusBoard::new();
+        let mut global = 0;
+        for name in ["a", "b"] {
+            for env in history(name, 3) {
+                global += 1;
+                board.apply(global, &env);
+            }
+        }
+        let a = history("a", 3).pop().unwrap();
+        let retag = |seq, tags: &[&str]| Envelope {
+            seq,
+            event: Event::TagsChanged {
+                tags: tags.iter().map(|t| t.to_string()).collect(),
+            },
+            ..a.clone()
+        };
+        board.apply(global + 1, &retag(4, &["core", "lab"]));
+        board.apply(global + 2, &retag(5, &["core"]));
+        let f = board.facets();
+        assert_eq!(f.tenants.get("acme"), Some(&2));
+        assert_eq!(f.tags.get("core"), Some(&1));
+        assert_eq!(f.tags.get("lab"), None, "a tag no device has is gone");
     }
 
     #[test]

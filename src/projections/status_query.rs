@@ -118,23 +118,7 @@ impl StatusBoard {
     /// Every tenant and tag on the board with its device count, for the
     /// filters an operator can pick from.
     pub fn facets(&self) -> Facets {
-        // Counted by reference, turned into owned names once: one
-        // allocation per distinct name, not per device.
-        let mut tenants: std::collections::HashMap<&str, usize> = Default::default();
-        let mut tags: std::collections::HashMap<&str, usize> = Default::default();
-        for f in self.devices.values() {
-            *tenants.entry(f.state.tenant.as_str()).or_default() += 1;
-            for tag in f.state.tags.iter() {
-                *tags.entry(tag.as_str()).or_default() += 1;
-            }
-        }
-        let owned = |m: std::collections::HashMap<&str, usize>| {
-            m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-        };
-        Facets {
-            tenants: owned(tenants),
-            tags: owned(tags),
-        }
+        self.labels.facets()
     }
 }
 
@@ -215,5 +199,37 @@ mod tests {
         let facets = board.facets();
         assert_eq!(facets.tags.get("core"), Some(&5));
         assert_eq!(facets.tenants.get("globex"), Some(&12));
+    }
+}
+
+/// Devices per tenant and per tag, kept as the fold goes (see
+/// `StatusBoard::apply`): the facets without a pass over the fleet.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Labels {
+    tenants: std::collections::HashMap<crate::domain::TenantId, usize>,
+    tags: std::collections::HashMap<String, usize>,
+}
+
+impl Labels {
+    /// Add (`by` 1) or take away (`by` -1) one device with these labels.
+    pub(super) fn count(&mut self, tenant: &crate::domain::TenantId, tags: &[String], by: isize) {
+        let bump = |n: &mut usize| *n = n.saturating_add_signed(by);
+        bump(self.tenants.entry(tenant.clone()).or_default());
+        for tag in tags {
+            bump(self.tags.entry(tag.clone()).or_default());
+        }
+    }
+
+    fn facets(&self) -> Facets {
+        let sorted = |m: Vec<(String, usize)>| m.into_iter().filter(|(_, n)| *n > 0).collect();
+        Facets {
+            tenants: sorted(
+                self.tenants
+                    .iter()
+                    .map(|(t, n)| (t.to_string(), *n))
+                    .collect(),
+            ),
+            tags: sorted(self.tags.iter().map(|(t, n)| (t.clone(), *n)).collect()),
+        }
     }
 }
