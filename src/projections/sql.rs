@@ -8,11 +8,14 @@
 //! A projector folds the log like the in-memory board (the same
 //! [`StatusBoard`]) and writes in batches — whatever the log has ready, up
 //! to [`BATCH`] events — one transaction each: the history rows (a repeat
-//! changes nothing), the touched devices' rows (as the fold says after the
-//! batch), and the checkpoint. So replaying from any checkpoint, after a
-//! crash in the middle of a batch or from zero, gives the same rows. At
-//! start the fold is rebuilt quietly up to the checkpoint, then writing
-//! goes on from there.
+//! changes nothing) and the checkpoint, and, when due, the rows of the
+//! devices touched since the last time (as the fold says at that batch's
+//! end): once caught up that is every batch; in a long catch-up, every
+//! 50 000 devices or 200 000 events, so an interleaved log does not
+//! rewrite a row per event. At start the fold is rebuilt quietly up to the
+//! checkpoint and every status row is written from it, so a crash between
+//! two row writes leaves nothing stale, and replaying from any checkpoint
+//! (even zero) gives the same rows.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -47,7 +50,18 @@ pub struct ReadModel {
     log: Arc<dyn EventLog>,
     board: StatusBoard,
     at: GlobalSeq,
+    /// Devices whose status row is not written yet.
+    touched: BTreeSet<DeviceId>,
+    /// Events folded since status rows were last written.
+    since_rows: u64,
 }
+
+/// Status rows are written when the log is caught up (a batch that is not
+/// full), when this many devices wait, or after this many events: in a
+/// long catch-up a device's row is rewritten once per flush, not once per
+/// event.
+const ROWS_WAITING: usize = 50_000;
+const EVENTS_BETWEEN_ROWS: u64 = 200_000;
 
 impl ReadModel {
     /// Create the tables if needed and rebuild the fold up to the
@@ -74,11 +88,22 @@ impl ReadModel {
                 Err(_) => {}
             }
         }
+        // Status rows may lag the checkpoint (they are written less often
+        // than history, see `write_all`): the fold at the checkpoint is
+        // the truth, so every row is written from it once here.
+        let rows: Vec<DeviceStatus> = board.rows().collect();
+        for part in rows.chunks(BATCH) {
+            let mut tx = pool.begin().await?;
+            upsert_status(&mut tx, part, at).await?;
+            tx.commit().await?;
+        }
         Ok(ReadModel {
             pool,
             log,
             board,
             at,
+            touched: BTreeSet::new(),
+            since_rows: 0,
         })
     }
 
@@ -128,7 +153,8 @@ impl ReadModel {
                 }
             }
             written += batch.len() as u64;
-            let Some(prepared) = self.prepare(batch) else {
+            let caught_up = batch.len() < BATCH;
+            let Some(prepared) = self.prepare(batch, caught_up) else {
                 continue;
             };
             if let Some(previous) = writing.take() {
@@ -139,21 +165,35 @@ impl ReadModel {
         if let Some(previous) = writing.take() {
             self.at = finished(previous).await?;
         }
+        if !self.touched.is_empty() {
+            let rows = self.rows_waiting();
+            let mut tx = self.pool.begin().await?;
+            upsert_status(&mut tx, &rows, self.at).await?;
+            tx.commit().await?;
+        }
         Ok(written)
     }
 
-    /// Fold a batch; what it writes.
-    fn prepare(&mut self, batch: Vec<(GlobalSeq, Envelope)>) -> Option<Prepared> {
+    fn rows_waiting(&mut self) -> Vec<DeviceStatus> {
+        self.since_rows = 0;
+        std::mem::take(&mut self.touched)
+            .iter()
+            .filter_map(|d| self.board.get(d))
+            .collect()
+    }
+
+    /// Fold a batch; what it writes (the status rows only when due).
+    fn prepare(&mut self, batch: Vec<(GlobalSeq, Envelope)>, caught_up: bool) -> Option<Prepared> {
         let last = batch.last().map(|(g, _)| *g)?;
-        let mut touched = BTreeSet::new();
         for (global, env) in &batch {
             self.board.apply(*global, env);
-            touched.insert(env.device.clone());
+            self.touched.insert(env.device.clone());
         }
-        let rows: Vec<DeviceStatus> = touched
-            .iter()
-            .filter_map(|d: &DeviceId| self.board.get(d))
-            .collect();
+        self.since_rows += batch.len() as u64;
+        let due = caught_up
+            || self.touched.len() >= ROWS_WAITING
+            || self.since_rows >= EVENTS_BETWEEN_ROWS;
+        let rows = if due { self.rows_waiting() } else { Vec::new() };
         Some(Prepared { batch, rows, last })
     }
 }
@@ -179,7 +219,9 @@ async fn finished(
 async fn store(pool: PgPool, p: Prepared) -> Result<GlobalSeq, sqlx::Error> {
     let mut tx = pool.begin().await?;
     insert_history(&mut tx, &p.batch).await?;
-    upsert_status(&mut tx, &p.rows, p.last).await?;
+    if !p.rows.is_empty() {
+        upsert_status(&mut tx, &p.rows, p.last).await?;
+    }
     sqlx::query(
         "INSERT INTO backup_read_model_checkpoint (name, global_seq) VALUES ('main', $1)
          ON CONFLICT (name) DO UPDATE SET global_seq = GREATEST(backup_read_model_checkpoint.global_seq, EXCLUDED.global_seq)",
