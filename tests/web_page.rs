@@ -255,7 +255,8 @@ async fn an_operator_finds_the_auth_blocked_router_and_unblocks_it() {
     client.close().await.unwrap();
 
     let device = confkeep::domain::DeviceId::parse(&blocked).unwrap();
-    let history = confkeep::api::reads::timeline(&*daemon.log, &device, None, 1000)
+    let mut snapshots = confkeep::projections::snapshots::SnapshotList::default();
+    let history = confkeep::api::reads::timeline(&*daemon.log, &device, None, 1000, &mut snapshots)
         .await
         .unwrap();
     let command = history

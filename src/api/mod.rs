@@ -227,13 +227,26 @@ fn board_unavailable() -> Response {
 /// The fleet summary and every device the filters leave (all without).
 #[utoipa::path(get, path = "/v1/status", tag = "status", params(("tenant" = Option<String>, Query, description = "only this tenant"), ("tag" = Option<String>, Query, description = "only devices with this tag"), ("phase" = Option<String>, Query, description = "only this phase (auth_blocked, idle, …)"), ("stale" = Option<bool>, Query, description = "only devices without a success in two intervals"), ("q" = Option<String>, Query, description = "a piece of the id or address, any case")), responses((status = 200, description = "the fleet summary and every matching device", body = StatusResponse), (status = 400, description = "a parameter is wrong (named in the error)", body = ErrorBody), (status = 401, description = "the token is missing or wrong", body = ErrorBody)))]
 async fn status(State(s): State<ApiState>, RawQuery(query): RawQuery) -> Response {
-    let q = match requests::device_query(query.as_deref(), usize::MAX) {
+    board_answer(&s, query.as_deref(), usize::MAX, |board, q, now| {
+        StatusResponse::of(board, &q.filter, now)
+    })
+}
+
+/// A device query's answer from the board; encoded after the lock is let
+/// go, so the projector folds meanwhile.
+fn board_answer<T: Serialize>(
+    s: &ApiState,
+    query: Option<&str>,
+    default_limit: usize,
+    answer: impl FnOnce(&StatusBoard, &requests::DeviceQuery, Timestamp) -> T,
+) -> Response {
+    let q = match requests::device_query(query, default_limit) {
         Ok(q) => q,
         Err(e) => return bad_request(e),
     };
     let now = s.clock.now();
     let answer = match s.status.lock() {
-        Ok(board) => StatusResponse::of(&board, &q.filter, now),
+        Ok(board) => answer(&board, &q, now),
         Err(_) => return board_unavailable(),
     };
     Json(answer).into_response()
@@ -253,17 +266,8 @@ pub struct DevicesResponse {
 
 #[utoipa::path(get, path = "/v1/devices", tag = "status", params(("tenant" = Option<String>, Query, description = "only this tenant"), ("tag" = Option<String>, Query, description = "only devices with this tag"), ("phase" = Option<String>, Query, description = "only this phase (auth_blocked, idle, …)"), ("stale" = Option<bool>, Query, description = "only devices without a success in two intervals"), ("q" = Option<String>, Query, description = "a piece of the id or address, any case"), ("offset" = Option<usize>, Query, description = "skip this many matching devices"), ("limit" = Option<usize>, Query, description = "page size, 1..=1000 (default 100)")), responses((status = 200, description = "one page of matching devices", body = DevicesResponse), (status = 400, description = "a parameter is wrong (named in the error)", body = ErrorBody), (status = 401, description = "the token is missing or wrong", body = ErrorBody)))]
 async fn devices(State(s): State<ApiState>, RawQuery(query): RawQuery) -> Response {
-    let q = match requests::device_query(query.as_deref(), requests::DEFAULT_DEVICES_PAGE) {
-        Ok(q) => q,
-        Err(e) => return bad_request(e),
-    };
-    let now = s.clock.now();
-    // Encoded after the lock is let go: the projector folds meanwhile.
-    let answer = match s.status.lock() {
-        Ok(board) => DevicesResponse::of(&board, &q, now),
-        Err(_) => return board_unavailable(),
-    };
-    Json(answer).into_response()
+    let limit = requests::DEFAULT_DEVICES_PAGE;
+    board_answer(&s, query.as_deref(), limit, DevicesResponse::of)
 }
 
 impl DevicesResponse {

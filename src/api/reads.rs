@@ -180,12 +180,15 @@ pub struct Timeline {
 }
 
 /// Up to `limit` of `device`'s events with a sequence below `before`
-/// (all: the newest page).
+/// (all: the newest page); every event also goes into `snapshots` (a
+/// [`SnapshotList::bounded`] one for the page), so the page reads the
+/// history once.
 pub async fn timeline(
     log: &dyn EventLog,
     device: &DeviceId,
     before: Option<u64>,
     limit: usize,
+    snapshots: &mut SnapshotList,
 ) -> Result<Timeline, ReadFailure> {
     let limit = limit.max(1);
     let before = before.unwrap_or(u64::MAX);
@@ -195,6 +198,7 @@ pub async fn timeline(
     while let Some(item) = stream.next().await {
         let env = item.map_err(|e| ReadFailure::Log(e.to_string()))?;
         total += 1;
+        snapshots.push(&env);
         let next_before = env.after.as_ref().map(|a| a.phase);
         if env.seq >= before {
             later = true;
@@ -223,28 +227,4 @@ pub async fn timeline(
         newer,
         total,
     })
-}
-
-/// The newest `keep` snapshots of `device` (oldest first, and how many
-/// it has in all): the device page's list, in one streamed pass that holds
-/// only what it shows.
-pub async fn recent_snapshots(
-    log: &dyn EventLog,
-    device: &DeviceId,
-    keep: usize,
-) -> Result<SnapshotList, ReadFailure> {
-    let mut stream = log.device_history(device);
-    let mut list = SnapshotList::bounded(keep);
-    let mut any = false;
-    while let Some(item) = stream.next().await {
-        let env = item.map_err(|e| ReadFailure::Log(e.to_string()))?;
-        any = true;
-        list.push(&env);
-    }
-    if !any {
-        return Err(ReadFailure::NotFound(format!(
-            "no events for device {device}"
-        )));
-    }
-    Ok(list)
 }

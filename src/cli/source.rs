@@ -159,7 +159,10 @@ impl Source {
     pub async fn status(&self, filter: &DeviceFilter) -> Result<StatusResponse, Failure> {
         match self {
             Source::Api(client) => {
-                let path = format!("/v1/status?{}", filter_query(filter));
+                let path = format!(
+                    "/v1/status?{}",
+                    crate::api::requests::device_query_string(filter, 0)
+                );
                 get_json(client, &path).await
             }
             Source::Log(l) => {
@@ -311,11 +314,6 @@ impl LogSource {
             .map_err(|_| anyhow::anyhow!("the status board is poisoned"))?;
         Ok(board)
     }
-}
-
-/// The filter as `/v1/status` and `/v1/devices` take it.
-pub fn filter_query(filter: &DeviceFilter) -> String {
-    crate::api::requests::device_query_string(filter, 0)
 }
 
 async fn get_json<T: serde::de::DeserializeOwned>(

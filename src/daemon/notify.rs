@@ -320,3 +320,14 @@ fn environment(n: &Notification, diff: Option<&DiffSize>) -> Vec<(String, String
     env.extend(optional.into_iter().filter_map(|(k, v)| Some((k, v?))));
     env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_accepts_exactly_the_kinds_the_fold_tells() {
+        let told: Vec<&str> = NotificationKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(told, crate::effects::config::NOTIFICATION_KINDS);
+    }
+}

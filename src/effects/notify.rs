@@ -61,19 +61,11 @@ impl Receiver {
 
     async fn try_once(&self, body: &[u8], env: &[(String, String)]) -> Result<(), DeliveryError> {
         match self {
-            Receiver::Webhook { url, http } => post(http, url, body).await.map_err(|e| match e {
-                // reqwest's own limit (the same) may be the first to end it.
-                DeliveryError::Unreachable { message, .. } if message == TIMED_OUT => {
-                    DeliveryError::Timeout(0)
-                }
-                other => other,
-            }),
+            Receiver::Webhook { url, http } => post(http, url, body).await,
             Receiver::Exec { argv } => run(argv, env).await,
         }
     }
 }
-
-const TIMED_OUT: &str = "timed out";
 
 /// reqwest's message and its cause ("error sending request" alone says
 /// little).
@@ -102,13 +94,17 @@ async fn post(http: &reqwest::Client, url: &str, body: &[u8]) -> Result<(), Deli
         .body(body.to_vec())
         .send()
         .await
-        .map_err(|e| DeliveryError::Unreachable {
-            host: host_of(url),
-            message: if e.is_timeout() {
-                TIMED_OUT.into()
+        .map_err(|e| {
+            // reqwest's own limit (the same) may be the first to end it;
+            // `deliver` puts the real number of seconds in.
+            if e.is_timeout() {
+                DeliveryError::Timeout(0)
             } else {
-                with_cause(e.without_url())
-            },
+                DeliveryError::Unreachable {
+                    host: host_of(url),
+                    message: with_cause(e.without_url()),
+                }
+            }
         })?;
     let status = answer.status();
     if status.is_success() {

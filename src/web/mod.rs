@@ -27,6 +27,7 @@ use crate::api::reads::{self, ReadFailure};
 use crate::api::requests;
 use crate::domain::{DeviceId, PhaseKind, Timestamp};
 use crate::effects::snapshot::rfc3339;
+use crate::projections::snapshots::SnapshotList;
 use crate::projections::status::{DeviceFilter, StatusBoard};
 
 use self::views::{
@@ -210,12 +211,12 @@ async fn device(
             format!("no device {device} in this fleet"),
         );
     };
-    let timeline = reads::timeline(&*s.log, &device, before, TIMELINE_PAGE).await;
-    let snapshots = reads::recent_snapshots(&*s.log, &device, SNAPSHOTS_SHOWN).await;
-    let (timeline, snapshots) = match (timeline, snapshots) {
-        (Ok(t), Ok(list)) => (t, list),
-        (Err(e), _) | (_, Err(e)) => return read_problem(&s, &device, e),
-    };
+    let mut snapshots = SnapshotList::bounded(SNAPSHOTS_SHOWN);
+    let timeline =
+        match reads::timeline(&*s.log, &device, before, TIMELINE_PAGE, &mut snapshots).await {
+            Ok(t) => t,
+            Err(e) => return read_problem(&s, &device, e),
+        };
     let href = |b: u64| format!("/devices/{device}?before={b}");
     let view = DevicePageView {
         node: s.node.clone(),
