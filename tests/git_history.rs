@@ -23,12 +23,28 @@ async fn start(config: &DaemonConfig) -> (Daemon, ApiClient) {
     (daemon, api)
 }
 
-async fn trigger(api: &ApiClient, device: &str) {
+/// Trigger a backup and answer the hash it collected.
+async fn trigger(api: &ApiClient, device: &str) -> String {
     let (code, body) = api
         .call("POST", &format!("/v1/devices/{device}/trigger"), None)
         .await
         .unwrap();
     assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    body["sha256"]
+        .as_str()
+        .expect("a success names its hash")
+        .to_owned()
+}
+
+/// The trigger answers once the runner recorded the result; the board
+/// (and so git's target position) follows the log a moment later.
+async fn until_board_holds(daemon: &mut Daemon, device: &str, hash: &str) {
+    common::until_rows(daemon, &format!("{device} at {hash}"), |rows| {
+        rows.iter()
+            .any(|r| r.device == device && r.last_hash.as_deref() == Some(hash))
+    })
+    .await;
 }
 
 /// Wait until the repository holds the log up to where the board is.
@@ -42,6 +58,14 @@ async fn until_committed(daemon: &mut Daemon) {
     tokio::time::timeout(Duration::from_secs(30), wait)
         .await
         .expect("git caught up with the log");
+}
+
+fn seq_of(daemon: &Daemon, device: &str) -> u64 {
+    let board = daemon.status.lock().unwrap();
+    board
+        .rows()
+        .find(|r| r.device == device)
+        .map_or(0, |r| r.seq)
 }
 
 fn git(repo: &std::path::Path, args: &[&str]) -> String {
@@ -72,8 +96,10 @@ async fn one_commit_per_changed_config_and_git_log_shows_the_change() {
     trigger(&api, "sim-0001").await;
     trigger(&api, "sim-0001").await;
     fleet.device("sim-0001").unwrap().edit_config();
-    trigger(&api, "sim-0001").await;
-    trigger(&api, "sim-0002").await;
+    let changed = trigger(&api, "sim-0001").await;
+    let second = trigger(&api, "sim-0002").await;
+    until_board_holds(&mut daemon, "sim-0001", &changed).await;
+    until_board_holds(&mut daemon, "sim-0002", &second).await;
     until_committed(&mut daemon).await;
 
     let subjects = git(&repo, &["log", "--format=%s"]);
@@ -101,7 +127,13 @@ async fn one_commit_per_changed_config_and_git_log_shows_the_change() {
     // A restart goes on after the last commit.
     daemon.shutdown().await.unwrap();
     let (mut daemon, api) = start(&config).await;
+    let before = seq_of(&daemon, "sim-0002");
     trigger(&api, "sim-0002").await;
+    common::until_rows(&mut daemon, "the unchanged backup folded", |rows| {
+        rows.iter()
+            .any(|r| r.device == "sim-0002" && r.seq > before)
+    })
+    .await;
     until_committed(&mut daemon).await;
     assert_eq!(git(&repo, &["rev-list", "--count", "HEAD"]).trim(), "3");
     daemon.shutdown().await.unwrap();
