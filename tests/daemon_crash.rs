@@ -16,24 +16,10 @@ mod common;
 use common::{free_port, read_log, until_api};
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use confkeep::domain::{Envelope, Event, PhaseKind, TimerKind};
-use confkeep::testbed::sim_fleet::{Fault, FleetSpec, SimFleet, inventory_toml};
-
-fn start_daemon(config: &Path, log: &Path) -> Child {
-    let log = std::fs::File::create(log).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_confkeep"))
-        .arg("run")
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
-}
+use confkeep::testbed::sim_fleet::{Fault, FleetSpec, SimFleet};
 
 fn by_device(events: &[Envelope]) -> BTreeMap<String, Vec<Envelope>> {
     let mut map: BTreeMap<String, Vec<Envelope>> = BTreeMap::new();
@@ -64,27 +50,21 @@ async fn a_killed_daemon_resumes_where_it_was() {
     let data = dir.path().join("data");
     let port = free_port();
     let api = format!("http://127.0.0.1:{port}");
-    std::fs::write(
-        dir.path().join("inventory.toml"),
-        inventory_toml(fleet.devices()),
-    )
-    .unwrap();
-    let config = dir.path().join("confkeep.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = common::child_dir(
+        dir.path(),
+        fleet.devices(),
+        &format!(
             "node = \"crash-test\"\ndata_dir = \"data\"\ninventory = \"inventory.toml\"\n\
              http_listen = \"127.0.0.1:{port}\"\nshutdown_grace_secs = 2\n\
              [policy]\ninterval_secs = 3600\njitter_min_secs = 0\njitter_max_secs = 1\n\
              backoff_secs = [3600]\ncommand_timeout_secs = 10\ndeadline_grace_secs = 1\n\
              max_concurrent = 10\n"
         ),
-    )
-    .unwrap();
+    );
 
     // First life: wait until the quick devices are backed up, the blocked one
     // is blocked and the slow ones are running; then SIGKILL.
-    let mut first = start_daemon(&config, &dir.path().join("first.log"));
+    let mut first = common::spawn_daemon(&config, &dir.path().join("first.log"));
     until_api(&api, "slow attempts in flight", |s| {
         let phase = |i: usize| s.devices.get(i).map(|d| d.phase);
         s.devices.len() == 10
@@ -129,7 +109,7 @@ async fn a_killed_daemon_resumes_where_it_was() {
     let connections_at_kill: Vec<u64> = fleet.devices().iter().map(|d| d.connections()).collect();
 
     // Second life: the abandoned attempts are settled by their deadline.
-    let mut second = start_daemon(&config, &dir.path().join("second.log"));
+    let mut second = common::spawn_daemon(&config, &dir.path().join("second.log"));
     until_api(&api, "abandoned attempts settled", |s| {
         s.devices.len() == 10
             && (0..6).all(|i| s.devices[i].phase == PhaseKind::Backoff)

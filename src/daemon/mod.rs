@@ -29,6 +29,7 @@ use crate::projections::status::StatusBoard;
 use crate::redact::redact_url;
 use crate::store::{EventLog, StoreConfig};
 
+pub mod checkpoint;
 mod git;
 mod inventory;
 pub mod notify;
@@ -61,6 +62,11 @@ pub struct Daemon {
     pub notified: tokio::sync::watch::Receiver<notify::Tries>,
     /// The log position the git repository of configs holds (`[git]`).
     pub git_written: tokio::sync::watch::Receiver<u64>,
+    /// The checkpoint start-up took up, if one was.
+    pub restored: Option<checkpoint::Restored>,
+    /// The position of the newest checkpoint written (`[history]`).
+    pub checkpointed: tokio::sync::watch::Receiver<u64>,
+    checkpointer: Option<checkpoint::Checkpointer>,
     task: tokio::task::JoinHandle<RunReport>,
     projector: tokio::task::JoinHandle<()>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -79,6 +85,10 @@ impl Daemon {
     pub async fn join(self) -> anyhow::Result<RunReport> {
         let report = self.task.await.context("the runner task failed")?;
         self.projector.await.context("the projector task failed")?;
+        // What was folded last: the next start folds nothing of it again.
+        if let Some(c) = &self.checkpointer {
+            c.write().await;
+        }
         Ok(report)
     }
 
@@ -274,6 +284,10 @@ pub async fn start_with_vault(
         },
     );
     let status = Arc::new(Mutex::new(StatusBoard::new()));
+    let restored = checkpoint::take_up(log.as_ref(), &status, &mut runner).await;
+    if let Some(r) = &restored {
+        tracing::info!(checkpoint = %r.name, position = r.position, devices = r.devices, skipped = r.skipped, "checkpoint taken up; folding the log after it");
+    }
     let projector = Projector::new(log.clone(), status.clone());
     let recorded = projector.folded();
     let followed = runner.followed();
@@ -438,6 +452,21 @@ pub async fn start_with_vault(
         ));
     }
 
+    let checkpointer = checkpoint::Checkpointer::new(
+        log.as_ref(),
+        status.clone(),
+        clock.clone(),
+        config.history,
+        restored.as_ref().map_or(0, |r| r.position),
+    );
+    let checkpointed = match &checkpointer {
+        Some(c) => {
+            tokio::spawn(c.clone().run(recorded.clone(), stop.subscribe()));
+            c.written()
+        }
+        None => tokio::sync::watch::channel(0).1,
+    };
+
     Ok(Daemon {
         runner: handle,
         status,
@@ -453,6 +482,9 @@ pub async fn start_with_vault(
         health,
         notified,
         git_written,
+        restored,
+        checkpointed,
+        checkpointer,
         task,
         projector,
         stop,

@@ -270,6 +270,28 @@ impl Fleet {
         !self.inbox.is_empty()
     }
 
+    /// Take up the machines a checkpoint holds (before anything is
+    /// folded): each state as it is, its timer armed, and the slot count of
+    /// the newest policy folded into them (`None`: none was).
+    pub fn restore(&mut self, states: impl IntoIterator<Item = DeviceState>, slots: Option<usize>) {
+        for mut state in states {
+            state.share(&mut self.shared);
+            let device = state.device.clone();
+            self.devices.insert(
+                device.clone(),
+                Entry {
+                    state,
+                    busy: false,
+                    armed: None,
+                },
+            );
+            self.rearm(&device);
+        }
+        if let Some(n) = slots {
+            self.max_concurrent = n;
+        }
+    }
+
     /// Fold one envelope from the log: no effects, timers re-armed.
     ///
     /// Used at start-up and for what another writer appended. The envelope
@@ -727,7 +749,7 @@ impl Fleet {
 }
 
 /// The slot count an event sets: that of the policy it leaves in force.
-fn slots_set_by(event: &Event, state: &DeviceState) -> Option<usize> {
+pub fn slots_set_by(event: &Event, state: &DeviceState) -> Option<usize> {
     matches!(event, Event::Enrolled { .. } | Event::PolicyChanged { .. }).then(|| {
         usize::try_from(state.policy.max_concurrent)
             .unwrap_or(usize::MAX)

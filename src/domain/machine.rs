@@ -23,6 +23,8 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use super::effect::{AttemptRequest, Effect, TriggerReply, TrustActor};
 use super::event::{
     After, AttemptId, DeviceId, Envelope, Event, FailureKind, Outcome, PhaseKind, RequestId,
@@ -31,8 +33,20 @@ use super::event::{
 use super::policy::{PolicyError, RetryPolicy};
 use super::time::Timestamp;
 
+/// The version of the rules [`step`] decides by, and of the state it folds
+/// into. A checkpoint records it and is only used by the same version: a
+/// release whose rules decide differently for the same input (or whose
+/// [`DeviceState`] holds other fields) bumps it, and the daemon then folds
+/// from an older checkpoint or from the start instead of trusting states
+/// the old rules produced. `tests/property` pins a fingerprint of the rules
+/// next to this number, so a change of behaviour cannot forget the bump.
+pub const RULES_VERSION: u32 = 1;
+
 /// Where a device is in its backup lifecycle, with what that phase waits for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serialized only into checkpoints (the log stores inputs, never states).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Phase {
     /// Never enrolled: nothing is known about this device.
     Unenrolled,
@@ -96,7 +110,8 @@ impl Phase {
 }
 
 /// The last failure of a device, for status and audit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LastFailure {
     pub kind: FailureKind,
     pub message: String,
@@ -104,7 +119,11 @@ pub struct LastFailure {
 }
 
 /// Everything the machine, the policy and the projections need about one device.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serialized into checkpoints; a field added here changes what a
+/// checkpoint holds, so it comes with a bump of [`RULES_VERSION`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeviceState {
     pub device: DeviceId,
     pub tenant: TenantId,

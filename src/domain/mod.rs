@@ -30,7 +30,8 @@ pub use event::{
     Outcome, PhaseKind, RequestId, SCHEMA_VERSION, SkipReason, StoredApart, TenantId, TimerKind,
 };
 pub use machine::{
-    DeviceState, Disposition, IgnoreReason, LastFailure, Phase, Shared, Transition, step,
+    DeviceState, Disposition, IgnoreReason, LastFailure, Phase, RULES_VERSION, Shared, Transition,
+    step,
 };
 pub use policy::{PolicyError, RetryPolicy};
 pub use policy_rules::{Policies, PolicyRule, RuleError};

@@ -251,6 +251,9 @@ pub struct DaemonConfig {
     /// `[git]`: every changed config also committed to a git repository.
     #[serde(default)]
     pub git: Option<GitConfig>,
+    /// `[history]`: checkpoints of the folded state.
+    #[serde(default)]
+    pub history: HistoryConfig,
 }
 
 /// `[git]`: where the repository of configs is.
@@ -303,6 +306,10 @@ impl RetentionConfig {
     }
 }
 
+#[path = "config_history.rs"]
+mod history;
+pub use history::HistoryConfig;
+
 #[path = "config_notify.rs"]
 mod notify;
 pub use notify::{NOTIFICATION_KINDS, NotifyConfig};
@@ -349,6 +356,7 @@ impl Default for DaemonConfig {
             notify: Vec::new(),
             read_model: None,
             git: None,
+            history: HistoryConfig::default(),
         }
     }
 }

@@ -385,6 +385,19 @@ impl Runner {
         self.notify_health();
     }
 
+    /// Start from a checkpoint: the machines as they were at `position`
+    /// (then [`Runner::replay`] folds only what came after).
+    pub fn restore(
+        &mut self,
+        position: GlobalSeq,
+        states: impl IntoIterator<Item = crate::domain::DeviceState>,
+        slots: Option<usize>,
+    ) {
+        self.fleet.restore(states, slots);
+        self.position = position;
+        self.position_tx.send_replace(position);
+    }
+
     /// Rebuild every machine from the log. No effects are performed.
     pub async fn replay(&mut self) -> Result<u64, RunnerError> {
         let mut stream = self.log.replay(self.position + 1);

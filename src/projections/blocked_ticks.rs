@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use crate::domain::{DeviceId, PhaseKind, Timestamp};
 
 /// Which block a device sits in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Block {
     Auth,
     HostKey,
@@ -54,15 +54,16 @@ impl Block {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Episode {
     block: Block,
     since: Timestamp,
     interval_ms: u64,
 }
 
-/// Skipped ticks of blocked devices, per block.
-#[derive(Debug, Clone, Default)]
+/// Skipped ticks of blocked devices, per block (saved whole in a
+/// checkpoint: only blocked devices have an entry).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct BlockedTicks {
     open: BTreeMap<DeviceId, Episode>,
     closed: [u64; 2],

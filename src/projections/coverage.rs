@@ -114,6 +114,34 @@ impl Coverage {
         self.sorted.len() - ended
     }
 
+    /// What a checkpoint keeps of the fold: the samples and the next
+    /// sample's time (the ends follow from the devices' states).
+    pub fn saved(&self) -> (Vec<CoverageSample>, Option<Timestamp>) {
+        (self.samples.iter().copied().collect(), self.next_sample)
+    }
+
+    /// The fold as a checkpoint saved it, with each device's end as its
+    /// state says (`ends`); those a sample already passed are dropped, as
+    /// the fold had dropped them.
+    pub fn restore(
+        samples: Vec<CoverageSample>,
+        next_sample: Option<Timestamp>,
+        ends: impl IntoIterator<Item = (DeviceId, Timestamp)>,
+    ) -> Self {
+        let passed = next_sample.map(|n| Timestamp(n.0.saturating_sub(SAMPLE_EVERY_MS)));
+        let mut coverage = Coverage {
+            samples: samples.into_iter().collect(),
+            next_sample,
+            ..Coverage::default()
+        };
+        for (device, end) in ends {
+            if passed.is_none_or(|p| end > p) {
+                coverage.set(&device, Some(end));
+            }
+        }
+        coverage
+    }
+
     /// The samples kept, oldest first.
     pub fn samples(&self) -> impl Iterator<Item = &CoverageSample> {
         self.samples.iter()

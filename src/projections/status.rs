@@ -179,6 +179,9 @@ pub struct StatusBoard {
     coverage: Coverage,
     receivers: BTreeMap<String, ReceiverStatus>,
     labels: query::Labels,
+    /// The newest policy's slot count (what the runner's fleet runs at):
+    /// kept for a checkpoint to hand the runner.
+    slots: Option<usize>,
 }
 
 fn index(p: PhaseKind) -> usize {
@@ -258,6 +261,9 @@ impl StatusBoard {
         let reenrolled = matches!(env.event, Event::Enrolled { .. }) && !folded.state.is_active();
         folded.state = transition.state;
         folded.state.share(&mut self.shared);
+        if let Some(n) = crate::domain::fleet::slots_set_by(&env.event, &folded.state) {
+            self.slots = Some(n);
+        }
         if let Some((tenant, tags)) = labels {
             self.labels.count(&tenant, &tags, -1);
             self.labels
@@ -523,6 +529,10 @@ fn row(f: &Folded) -> DeviceStatus {
 
 #[path = "status_query.rs"]
 mod query;
+
+#[path = "board_checkpoint.rs"]
+mod checkpoint;
+pub use checkpoint::{BodyError, FORMAT as CHECKPOINT_FORMAT};
 pub use query::{DeviceFilter, DevicePage, Facets};
 
 #[cfg(test)]

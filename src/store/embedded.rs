@@ -678,7 +678,17 @@ fn retry_or_conflict(
     Ok(Ok(end))
 }
 
+#[path = "embedded_checkpoints.rs"]
+mod checkpoints;
+pub use checkpoints::EmbeddedCheckpoints;
+
 impl EventLog for EmbeddedLog {
+    fn checkpoints(&self) -> Option<Arc<dyn super::checkpoint::CheckpointStore>> {
+        Some(Arc::new(EmbeddedCheckpoints {
+            shared: self.inner.shared.clone(),
+        }))
+    }
+
     fn append<'a>(
         &'a self,
         device: &'a DeviceId,

@@ -104,7 +104,12 @@ struct Inner {
     /// as last seen by this process. Only a hint: a stale entry makes the
     /// server refuse the append and we read the truth back.
     fences: Mutex<HashMap<DeviceId, (u64, u64)>>,
+    checkpoints: Arc<JetStreamCheckpoints>,
 }
+
+#[path = "jetstream_checkpoints.rs"]
+mod checkpoints;
+pub use checkpoints::JetStreamCheckpoints;
 
 impl std::fmt::Debug for JetStreamLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -198,8 +203,20 @@ impl JetStreamLog {
             }
         };
         check_contract(&stream.cached_info().config, config)?;
+        let checkpoints = Arc::new(JetStreamCheckpoints {
+            js: js.clone(),
+            bucket: format!("{}_CHECKPOINTS", config.stream),
+            replicas: config.replicas,
+            log_id: format!(
+                "{}@{}",
+                config.stream,
+                stream.cached_info().created.unix_timestamp_nanos()
+            ),
+            store: tokio::sync::OnceCell::new(),
+        });
         Ok(JetStreamLog {
             inner: Arc::new(Inner {
+                checkpoints,
                 js,
                 stream,
                 stream_name: config.stream.clone(),
@@ -798,6 +815,10 @@ fn subject_covers(pattern: &str, target: &str) -> bool {
 }
 
 impl EventLog for JetStreamLog {
+    fn checkpoints(&self) -> Option<Arc<dyn super::checkpoint::CheckpointStore>> {
+        Some(self.inner.checkpoints.clone())
+    }
+
     fn append<'a>(
         &'a self,
         device: &'a DeviceId,

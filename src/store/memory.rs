@@ -24,6 +24,7 @@ pub struct MemoryLog {
 
 struct Shared {
     inner: Mutex<Inner>,
+    checkpoints: Arc<super::checkpoint::MemoryCheckpoints>,
     /// The last global sequence, so that tails wake up on appends.
     last_global: watch::Sender<GlobalSeq>,
 }
@@ -57,6 +58,7 @@ impl MemoryLog {
         MemoryLog {
             shared: Arc::new(Shared {
                 inner: Mutex::new(Inner::default()),
+                checkpoints: Arc::default(),
                 last_global,
             }),
         }
@@ -178,6 +180,10 @@ impl MemoryLog {
 const CHUNK: usize = 1024;
 
 impl EventLog for MemoryLog {
+    fn checkpoints(&self) -> Option<Arc<dyn super::checkpoint::CheckpointStore>> {
+        Some(self.shared.checkpoints.clone())
+    }
+
     fn append<'a>(
         &'a self,
         device: &'a DeviceId,

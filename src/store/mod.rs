@@ -19,6 +19,7 @@
 //! stream goes on with the next one (the caller decides to stop or skip).
 //! Any other error ends the stream.
 
+pub mod checkpoint;
 pub mod codec;
 pub mod embedded;
 pub mod fold;
@@ -146,6 +147,12 @@ pub trait EventLog: Send + Sync {
     /// waits for new ones and yields each exactly once, without gaps. The
     /// runner replays, then tails from the next global sequence.
     fn tail(&self, from: GlobalSeq) -> BoxStream<'static, Result<Positioned, StoreError>>;
+
+    /// Where this log keeps checkpoints of what was folded from it; `None`:
+    /// it keeps none, and every start folds from the beginning.
+    fn checkpoints(&self) -> Option<std::sync::Arc<dyn checkpoint::CheckpointStore>> {
+        None
+    }
 }
 
 /// Check that `events` fit an append for `device` after `expected_seq`.

@@ -207,3 +207,33 @@ pub async fn confkeep_on(args: &[&str], dir: &Path) -> (Option<i32>, String, Str
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Set up a directory for a `confkeep run` child: the fleet's inventory
+/// and `config` as `confkeep.toml`; returns the config's path.
+pub fn child_dir(
+    dir: &Path,
+    devices: &[confkeep::testbed::sim_fleet::SimDevice],
+    config: &str,
+) -> PathBuf {
+    write_private(
+        &dir.join("inventory.toml"),
+        &confkeep::testbed::sim_fleet::inventory_toml(devices),
+    );
+    let path = dir.join("confkeep.toml");
+    write_private(&path, config);
+    path
+}
+
+/// Start `confkeep run --config config` as a child, its log (info, JSON)
+/// into `stderr`.
+pub fn spawn_daemon(config: &Path, stderr: &Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_confkeep"))
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(stderr).unwrap())
+        .spawn()
+        .unwrap()
+}

@@ -13,6 +13,7 @@ mod driver;
 mod machine;
 mod normalization;
 mod reference;
+mod rules;
 mod strategies;
 
 /// The configuration of every property in this target.
