@@ -31,14 +31,11 @@ pub struct Restored {
     pub skipped: usize,
 }
 
-/// Take up the newest usable checkpoint into `board` and `runner`, before
-/// either folds anything. `None`: there is none (or it could not be read),
-/// and the fold starts from the beginning.
-pub async fn take_up(
-    log: &dyn EventLog,
-    board: &Mutex<StatusBoard>,
-    runner: &mut Runner,
-) -> Option<Restored> {
+/// The newest usable checkpoint of `log`, decoded into a board (whose
+/// device states are also the runner's machines at the same position).
+/// `None`: there is none (or the list could not be read: said in the
+/// log), and the fold starts from the beginning.
+pub async fn newest(log: &dyn EventLog) -> Option<(Restored, StatusBoard)> {
     let store = log.checkpoints()?;
     let log_id = store.log_id();
     let wanted = Wanted {
@@ -58,22 +55,28 @@ pub async fn take_up(
             return None;
         }
     };
-    let restored = usable.state;
-    let devices = restored.states().count();
-    runner.restore(
-        usable.meta.position,
-        restored.states().cloned(),
-        restored.slots(),
-    );
-    if let Ok(mut b) = board.lock() {
-        *b = restored;
-    }
-    Some(Restored {
+    let restored = Restored {
         name: usable.meta.name,
         position: usable.meta.position,
-        devices,
+        devices: usable.state.len(),
         skipped: usable.skipped,
-    })
+    };
+    Some((restored, usable.state))
+}
+
+/// Take up the newest usable checkpoint into `board` and `runner`, before
+/// either folds anything (see [`newest`]).
+pub async fn take_up(
+    log: &dyn EventLog,
+    board: &Mutex<StatusBoard>,
+    runner: &mut Runner,
+) -> Option<Restored> {
+    let (restored, state) = newest(log).await?;
+    runner.restore(restored.position, state.states().cloned(), state.slots());
+    if let Ok(mut b) = board.lock() {
+        *b = state;
+    }
+    Some(restored)
 }
 
 /// Writes checkpoints of the board.
