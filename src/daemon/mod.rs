@@ -30,6 +30,7 @@ use crate::redact::redact_url;
 use crate::store::{EventLog, StoreConfig};
 
 pub mod checkpoint;
+pub mod compaction;
 mod git;
 mod inventory;
 pub mod notify;
@@ -285,8 +286,18 @@ pub async fn start_with_vault(
     );
     let status = Arc::new(Mutex::new(StatusBoard::new()));
     let restored = checkpoint::take_up(log.as_ref(), &status, &mut runner).await;
-    if let Some(r) = &restored {
-        tracing::info!(checkpoint = %r.name, position = r.position, devices = r.devices, skipped = r.skipped, "checkpoint taken up; folding the log after it");
+    let archive =
+        crate::store::archive::Archive::new(config.data_dir.join(&config.history.archive_dir));
+    match &restored {
+        Some(r) => {
+            tracing::info!(checkpoint = %r.name, position = r.position, devices = r.devices, skipped = r.skipped, "checkpoint taken up; folding the log after it")
+        }
+        None => {
+            let n = compaction::seed_from_archive(&archive, &status, &mut runner);
+            if n > 0 {
+                tracing::info!(events = n, archive = %archive.dir().display(), "no usable checkpoint: the archive folded first, then the live log");
+            }
+        }
     }
     let projector = Projector::new(log.clone(), status.clone());
     let recorded = projector.folded();
@@ -422,6 +433,7 @@ pub async fn start_with_vault(
         board: status.clone(),
         clock: clock.clone(),
         data_dir: config.data_dir.clone(),
+        archive: archive.clone(),
         tries,
     };
     notify::start(notifiers, &config.notify, &stop);
@@ -439,7 +451,12 @@ pub async fn start_with_vault(
     }
 
     if let Some(rm) = &config.read_model {
-        tokio::spawn(read_model(rm.url.clone(), log.clone(), stop.subscribe()));
+        tokio::spawn(read_model(
+            rm.url.clone(),
+            log.clone(),
+            archive.clone(),
+            stop.subscribe(),
+        ));
     }
 
     if let (Some(r), Some(files)) = (config.retention, &snapshots) {
@@ -452,11 +469,22 @@ pub async fn start_with_vault(
         ));
     }
 
+    if let Some(days) = config.history.keep_days {
+        tokio::spawn(compaction::every(
+            log.clone(),
+            archive,
+            days,
+            Duration::from_secs(config.history.compact_every_secs.max(1)),
+            clock.clone(),
+            followers(&status, config.git.is_some().then(|| git_written.clone())),
+            stop.subscribe(),
+        ));
+    }
     let checkpointer = checkpoint::Checkpointer::new(
         log.as_ref(),
         status.clone(),
         clock.clone(),
-        config.history,
+        config.history.clone(),
         restored.as_ref().map_or(0, |r| r.position),
     );
     let checkpointed = match &checkpointer {
@@ -491,6 +519,30 @@ pub async fn start_with_vault(
     })
 }
 
+/// Where the notification receivers and the git repository are in the log.
+fn followers(
+    status: &Arc<Mutex<StatusBoard>>,
+    git: Option<tokio::sync::watch::Receiver<u64>>,
+) -> compaction::Followers {
+    let status = status.clone();
+    Arc::new(move || {
+        let mut out: Vec<(String, u64)> = status
+            .lock()
+            .map(|b| {
+                b.summary(crate::domain::Timestamp::ZERO)
+                    .notifications
+                    .iter()
+                    .map(|r| (format!("receiver {}", r.name), r.checkpoint))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(g) = &git {
+            out.push(("the git repository".into(), *g.borrow()));
+        }
+        out
+    })
+}
+
 /// Keep the SQL read model written: open it (the tables, the fold up to
 /// its checkpoint), catch up, follow; on a database or log failure say so
 /// and start over from the checkpoint after a pause. Never on the
@@ -498,6 +550,7 @@ pub async fn start_with_vault(
 async fn read_model(
     url: String,
     log: Arc<dyn EventLog>,
+    archive: crate::store::archive::Archive,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     use crate::projections::sql::ReadModel;
@@ -509,7 +562,7 @@ async fn read_model(
                 .max_connections(2)
                 .connect(&url)
                 .await?;
-            let mut model = ReadModel::open(pool, log.clone()).await?;
+            let mut model = ReadModel::open_after(pool, log.clone(), Some(&archive)).await?;
             let caught = model.catch_up(None).await?;
             tracing::info!(database = %shown, events = caught, checkpoint = model.checkpoint(), "SQL read model caught up");
             model

@@ -48,6 +48,8 @@ pub struct Shared {
     pub board: Arc<Mutex<StatusBoard>>,
     pub clock: Arc<dyn Clock>,
     pub data_dir: PathBuf,
+    /// Events compacted out of the live log: folded quietly first.
+    pub archive: crate::store::archive::Archive,
     /// Tries so far, all receivers together.
     pub tries: watch::Sender<Tries>,
 }
@@ -142,6 +144,14 @@ impl Notifier {
     async fn replay(&mut self, saved: Option<Checkpoint>) -> bool {
         let quiet_until = saved.as_ref().map_or(GlobalSeq::MAX, |c| c.global);
         let mut alerts = saved.map(|c| c.alerts);
+        // Older than anything live, so older than any checkpoint: quiet.
+        let fold = &mut self.fold;
+        self.shared.archive.for_each(
+            |env| {
+                fold.apply(env);
+            },
+            |p| tracing::warn!(problem = %p, "an archived record does not read"),
+        );
         let mut stream = self.shared.log.replay(1);
         while let Some(item) = stream.next().await {
             let Ok((global, env)) = item else {

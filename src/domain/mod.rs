@@ -12,6 +12,7 @@
 // matters: no arm may catch it silently.
 #![deny(clippy::wildcard_enum_match_arm)]
 
+pub mod compaction;
 pub mod effect;
 pub mod event;
 pub mod fleet;

@@ -36,6 +36,8 @@ struct Head {
     position: GlobalSeq,
     devices: usize,
     slots: Option<usize>,
+    #[serde(default)]
+    slots_at: Timestamp,
     succeeded: u64,
     failed: u64,
     skipped: u64,
@@ -83,6 +85,7 @@ impl StatusBoard {
             position: self.checkpoint,
             devices: self.devices.len(),
             slots: self.slots,
+            slots_at: self.slots_at,
             succeeded: self.succeeded,
             failed: self.failed,
             skipped: self.skipped,
@@ -180,6 +183,7 @@ fn restore(head: Head, rows: Vec<Row>) -> StatusBoard {
     let mut board = StatusBoard {
         checkpoint: head.position,
         slots: head.slots,
+        slots_at: head.slots_at,
         succeeded: head.succeeded,
         failed: head.failed,
         skipped: head.skipped,

@@ -67,6 +67,16 @@ impl ReadModel {
     /// Create the tables if needed and rebuild the fold up to the
     /// checkpoint (nothing is written for that part).
     pub async fn open(pool: PgPool, log: Arc<dyn EventLog>) -> Result<ReadModel, ReadModelError> {
+        Self::open_after(pool, log, None).await
+    }
+
+    /// [`ReadModel::open`] on a compacted log: the fold takes up the
+    /// archive's events before the live log's.
+    pub async fn open_after(
+        pool: PgPool,
+        log: Arc<dyn EventLog>,
+        archive: Option<&crate::store::archive::Archive>,
+    ) -> Result<ReadModel, ReadModelError> {
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
         let at: Option<i64> = sqlx::query_scalar(
             "SELECT global_seq FROM backup_read_model_checkpoint WHERE name = 'main'",
@@ -75,6 +85,14 @@ impl ReadModel {
         .await?;
         let at = at.map_or(0, |a| a.max(0) as u64);
         let mut board = StatusBoard::new();
+        if let Some(archive) = archive {
+            archive.for_each(
+                |env| {
+                    board.apply_archived(env);
+                },
+                |p| tracing::warn!(problem = %p, "an archived record does not read"),
+            );
+        }
         let mut quiet = log.replay(1);
         while let Some(item) = quiet.next().await {
             match item {

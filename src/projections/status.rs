@@ -182,6 +182,8 @@ pub struct StatusBoard {
     /// The newest policy's slot count (what the runner's fleet runs at):
     /// kept for a checkpoint to hand the runner.
     slots: Option<usize>,
+    /// When that policy was recorded (archived devices fold out of order).
+    slots_at: Timestamp,
 }
 
 fn index(p: PhaseKind) -> usize {
@@ -221,6 +223,18 @@ impl StatusBoard {
     pub fn apply(&mut self, global: GlobalSeq, env: &Envelope) -> Option<Change> {
         self.checkpoint = self.checkpoint.max(global);
         self.coverage.advance(env.at, self.active());
+        self.fold(global, env)
+    }
+
+    /// Fold an envelope read from the archive (no log position; archived
+    /// devices come one after the other, so the coverage chart, which
+    /// follows log time, is not sampled from them: they are older than
+    /// the live log anyway).
+    pub fn apply_archived(&mut self, env: &Envelope) -> Option<Change> {
+        self.fold(0, env)
+    }
+
+    fn fold(&mut self, global: GlobalSeq, env: &Envelope) -> Option<Change> {
         let folded = match self.devices.entry(env.device.clone()) {
             std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::btree_map::Entry::Vacant(v) => {
@@ -261,8 +275,11 @@ impl StatusBoard {
         let reenrolled = matches!(env.event, Event::Enrolled { .. }) && !folded.state.is_active();
         folded.state = transition.state;
         folded.state.share(&mut self.shared);
-        if let Some(n) = crate::domain::fleet::slots_set_by(&env.event, &folded.state) {
+        if let Some(n) = crate::domain::fleet::slots_set_by(&env.event, &folded.state)
+            && env.at >= self.slots_at
+        {
             self.slots = Some(n);
+            self.slots_at = env.at;
         }
         if let Some((tenant, tags)) = labels {
             self.labels.count(&tenant, &tags, -1);

@@ -680,9 +680,25 @@ fn retry_or_conflict(
 
 #[path = "embedded_checkpoints.rs"]
 mod checkpoints;
+#[path = "embedded_compact.rs"]
+mod compact;
 pub use checkpoints::EmbeddedCheckpoints;
 
 impl EventLog for EmbeddedLog {
+    fn compact<'a>(
+        &'a self,
+        device: &'a DeviceId,
+        keep_from: u64,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        let shared = self.inner.shared.clone();
+        let device = device.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || compact::compact(&shared, &device, keep_from))
+                .await
+                .map_err(|e| StoreError::unavailable(format!("a compaction task failed: {e}")))?
+        })
+    }
+
     fn checkpoints(&self) -> Option<Arc<dyn super::checkpoint::CheckpointStore>> {
         Some(Arc::new(EmbeddedCheckpoints {
             shared: self.inner.shared.clone(),

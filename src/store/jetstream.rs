@@ -814,7 +814,58 @@ fn subject_covers(pattern: &str, target: &str) -> bool {
     }
 }
 
+impl JetStreamLog {
+    async fn compact_inner(&self, device: &DeviceId, keep_from: u64) -> Result<u64, StoreError> {
+        let subject = format!("{}.*.{device}", self.inner.prefix);
+        let mut history = self.read(subject.clone(), 1, true);
+        let mut below = 0u64;
+        let mut first_kept = None;
+        let mut last = None;
+        while let Some(item) = history.next().await {
+            let (global, env) = item?;
+            if env.seq >= keep_from {
+                first_kept = Some(global);
+                break;
+            }
+            below += 1;
+            last = Some(global);
+        }
+        // Nothing at or past `keep_from`: the last event stays.
+        let Some(first_kept) = first_kept.or(last) else {
+            return Ok(0);
+        };
+        if first_kept == last.unwrap_or(0) {
+            below -= 1;
+        }
+        if below == 0 {
+            return Ok(0);
+        }
+        let purged = self
+            .inner
+            .stream
+            .purge()
+            .filter(subject.clone())
+            .sequence(first_kept)
+            .await
+            .map_err(|e| {
+                StoreError::unavailable(format!(
+                    "stream {}: cannot purge {subject} below sequence {first_kept}: {e}",
+                    self.inner.stream_name
+                ))
+            })?;
+        Ok(purged.purged)
+    }
+}
+
 impl EventLog for JetStreamLog {
+    fn compact<'a>(
+        &'a self,
+        device: &'a DeviceId,
+        keep_from: u64,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(self.compact_inner(device, keep_from))
+    }
+
     fn checkpoints(&self) -> Option<Arc<dyn super::checkpoint::CheckpointStore>> {
         Some(self.inner.checkpoints.clone())
     }

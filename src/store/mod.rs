@@ -19,6 +19,7 @@
 //! stream goes on with the next one (the caller decides to stop or skip).
 //! Any other error ends the stream.
 
+pub mod archive;
 pub mod checkpoint;
 pub mod codec;
 pub mod embedded;
@@ -147,6 +148,21 @@ pub trait EventLog: Send + Sync {
     /// waits for new ones and yields each exactly once, without gaps. The
     /// runner replays, then tails from the next global sequence.
     fn tail(&self, from: GlobalSeq) -> BoxStream<'static, Result<Positioned, StoreError>>;
+
+    /// Remove `device`'s events with a sequence below `keep_from` from the
+    /// live log (after they were archived: the caller's duty), keeping the
+    /// device's last event whatever `keep_from` says — it is the fence the
+    /// next append is checked against. Returns how many were removed.
+    /// JetStream: a purge of the device's subject below the stream
+    /// sequence of the first kept event.
+    fn compact<'a>(
+        &'a self,
+        device: &'a DeviceId,
+        keep_from: u64,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        let _ = (device, keep_from);
+        Box::pin(async { Err(StoreError::unavailable("this log cannot be compacted")) })
+    }
 
     /// Where this log keeps checkpoints of what was folded from it; `None`:
     /// it keeps none, and every start folds from the beginning.

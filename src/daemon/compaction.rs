@@ -1,0 +1,201 @@
+//! Compaction, wired: every `compact_every_secs`, each device's events
+//! older than `history_keep_days` that the oldest kept checkpoint already
+//! holds are written to the archive (fsynced), then removed from the live
+//! log (see `domain::compaction` for which).
+//!
+//! The base is the **oldest** kept checkpoint: every checkpoint kept now or
+//! later is at or past it, so any of them can start the daemon on the
+//! compacted log. Without a usable checkpoint start-up folds the archive
+//! first ([`seed_from_archive`]), so a release with other rules still
+//! rebuilds every device.
+//!
+//! Nothing is removed that is not archived: a device whose archive write
+//! fails keeps its events (said with the file), and a removal that fails
+//! half-way leaves events that are both archived and live, which reading
+//! the archive skips.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use crate::domain::{RULES_VERSION, Timestamp, compaction};
+use crate::effects::runner::{Clock, Runner};
+use crate::projections::status::{CHECKPOINT_FORMAT, StatusBoard};
+use crate::store::archive::Archive;
+use crate::store::checkpoint::CheckpointMeta;
+use crate::store::{EventLog, StoreError};
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Compacted {
+    /// The base checkpoint's position (0: there was none; nothing done).
+    pub base: u64,
+    pub devices: usize,
+    pub archived: u64,
+    pub removed: u64,
+    /// Devices left as they were, each with why.
+    pub failed: Vec<String>,
+}
+
+/// The oldest kept checkpoint that this release can start from.
+async fn base(log: &dyn EventLog) -> Result<Option<(CheckpointMeta, StatusBoard)>, StoreError> {
+    let Some(store) = log.checkpoints() else {
+        return Ok(None);
+    };
+    let log_id = store.log_id();
+    for meta in store.list().await?.into_iter().rev() {
+        if (meta.rules, meta.format, meta.log.as_str())
+            != (RULES_VERSION, CHECKPOINT_FORMAT, &log_id)
+        {
+            continue;
+        }
+        let body = store.load(&meta).await?;
+        if meta.verify(&body).is_err() {
+            continue;
+        }
+        if let Ok(board) = StatusBoard::from_checkpoint_body(&body, meta.rules, meta.position) {
+            return Ok(Some((meta, board)));
+        }
+    }
+    Ok(None)
+}
+
+/// The followers that fold the log on their own (notification receivers,
+/// the git repository) and where each is: compaction never removes what
+/// one of them has not folded yet.
+pub type Followers = std::sync::Arc<dyn Fn() -> Vec<(String, u64)> + Send + Sync>;
+
+/// One compaction pass at `now`.
+pub async fn pass(
+    log: &dyn EventLog,
+    archive: &Archive,
+    keep_days: u64,
+    now: Timestamp,
+    followers: &[(String, u64)],
+) -> Result<Compacted, StoreError> {
+    let Some((meta, board)) = base(log).await? else {
+        return Ok(Compacted::default());
+    };
+    if let Some((name, at)) = followers.iter().find(|(_, at)| *at < meta.position) {
+        return Ok(Compacted {
+            base: meta.position,
+            failed: vec![format!(
+                "{name} has folded the log to {at}, short of the base checkpoint at {}: compaction waits for it",
+                meta.position
+            )],
+            ..Compacted::default()
+        });
+    }
+    let cutoff = Timestamp(now.0.saturating_sub(keep_days.saturating_mul(86_400_000)));
+    let mut done = Compacted {
+        base: meta.position,
+        ..Compacted::default()
+    };
+    for state in board.states() {
+        let history: Vec<_> = log.device_history(&state.device).collect().await;
+        let mut events = Vec::with_capacity(history.len());
+        for item in history {
+            match item {
+                Ok(env) => events.push(env),
+                // Never past a record that cannot be archived.
+                Err(_) => break,
+            }
+        }
+        let times: Vec<_> = events.iter().map(|e| (e.seq, e.at)).collect();
+        let keep = compaction::keep_from(&times, cutoff, state.seq);
+        let old: Vec<_> = events.into_iter().take_while(|e| e.seq < keep).collect();
+        if old.is_empty() {
+            continue;
+        }
+        let (archive, count) = (archive.clone(), old.len() as u64);
+        let written = tokio::task::spawn_blocking(move || archive.append(&old)).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                done.failed.push(format!("device {}: {e}", state.device));
+                continue;
+            }
+            Err(e) => {
+                done.failed.push(format!("device {}: {e}", state.device));
+                continue;
+            }
+        }
+        done.archived += count;
+        match log.compact(&state.device, keep).await {
+            Ok(n) => {
+                done.removed += n;
+                done.devices += 1;
+            }
+            Err(e) => done.failed.push(format!(
+                "device {}: archived, not removed from the live log: {e}",
+                state.device
+            )),
+        }
+    }
+    Ok(done)
+}
+
+/// Run a pass every `every` until `stop` changes.
+pub async fn every(
+    log: std::sync::Arc<dyn EventLog>,
+    archive: Archive,
+    keep_days: u64,
+    every: Duration,
+    clock: std::sync::Arc<dyn Clock>,
+    followers: Followers,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let behind = followers();
+        match pass(log.as_ref(), &archive, keep_days, clock.now(), &behind).await {
+            Ok(c) if c.base == 0 => {
+                tracing::info!("no checkpoint yet: compaction waits for one");
+            }
+            Ok(c) => {
+                for why in &c.failed {
+                    tracing::warn!(archive = %archive.dir().display(), problem = %why, "a device was not compacted");
+                }
+                tracing::info!(base = c.base, devices = c.devices, archived = c.archived, removed = c.removed,
+                    failed = c.failed.len(), archive = %archive.dir().display(), "compaction pass");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "compaction could not run; the live log is as it was")
+            }
+        }
+    }
+}
+
+/// Without a usable checkpoint, a compacted log is not whole: fold each
+/// archived device's events into the board and the runner first (device
+/// by device: a device's machine depends on its own events only), then the
+/// live log from its start goes on after them. Returns the events folded.
+pub fn seed_from_archive(
+    archive: &Archive,
+    board: &Mutex<StatusBoard>,
+    runner: &mut Runner,
+) -> u64 {
+    let mut seeded = StatusBoard::new();
+    let mut n = 0;
+    archive.for_each(
+        |env| {
+            seeded.apply_archived(env);
+            n += 1;
+        },
+        |p| tracing::error!(problem = %p, "an archived record does not read; its device's status may be out of date"),
+    );
+    if n == 0 {
+        return 0;
+    }
+    runner.restore(0, seeded.states().cloned(), seeded.slots());
+    if let Ok(mut b) = board.lock() {
+        *b = seeded;
+    }
+    n
+}

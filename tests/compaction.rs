@@ -1,0 +1,188 @@
+//! Compaction with an archive, on the embedded log and on JetStream: old
+//! events that the base checkpoint holds move to the archive and leave the
+//! live log (each device keeps its last event); archive and live log
+//! stitch back into every device's whole history; a start from the
+//! checkpoint, and a start from the archive alone (no usable checkpoint),
+//! fold the same board as the uncompacted log did; nothing is removed when
+//! the archive cannot be written or a follower is behind.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use confkeep::daemon::checkpoint::{Checkpointer, newest};
+use confkeep::daemon::compaction::pass;
+use confkeep::domain::{DeviceId, Envelope, TenantId, Timestamp};
+use confkeep::effects::config::HistoryConfig;
+use confkeep::effects::runner::SystemClock;
+use confkeep::projections::projector::Projector;
+use confkeep::projections::status::StatusBoard;
+use confkeep::store::archive::Archive;
+use confkeep::store::fold::sample_history;
+use confkeep::store::{EmbeddedLog, EventLog, JetStreamConfig, JetStreamLog};
+use futures::StreamExt;
+
+const T0: u64 = 1_700_000_000_000;
+const DAY: u64 = 86_400_000;
+const DEVICES: usize = 12;
+
+fn device(n: usize) -> (DeviceId, TenantId) {
+    (
+        DeviceId::parse(&format!("cmp-{n:02}")).unwrap(),
+        TenantId::parse(&format!("t{}", n % 3)).unwrap(),
+    )
+}
+
+/// 60 events a device (about a week of sample history), the first 48
+/// appended before the checkpoint and the rest after it.
+fn histories() -> Vec<Vec<Envelope>> {
+    (0..DEVICES)
+        .map(|n| {
+            let (d, t) = device(n);
+            sample_history(&d, &t, Timestamp(T0 + n as u64 * 1000), 60)
+        })
+        .collect()
+}
+
+async fn append(log: &dyn EventLog, events: &[Envelope]) {
+    let Some(first) = events.first() else { return };
+    log.append(&first.device, first.seq - 1, events.to_vec())
+        .await
+        .unwrap();
+}
+
+async fn fold(log: Arc<dyn EventLog>, board: StatusBoard) -> StatusBoard {
+    let board = Arc::new(Mutex::new(board));
+    Projector::new(log, board.clone()).catch_up().await.unwrap();
+    board.lock().unwrap().clone()
+}
+
+fn rows(board: &StatusBoard) -> Vec<confkeep::projections::status::DeviceStatus> {
+    board.rows().collect()
+}
+
+async fn live(log: &dyn EventLog, d: &DeviceId) -> Vec<Envelope> {
+    log.device_history(d)
+        .map(|e| e.unwrap())
+        .collect::<Vec<_>>()
+        .await
+}
+
+/// The whole story on one log.
+async fn compact_and_restart(log: Arc<dyn EventLog>, data: &std::path::Path) {
+    let all = histories();
+    for h in &all {
+        append(log.as_ref(), &h[..48]).await;
+    }
+    let board = fold(log.clone(), StatusBoard::new()).await;
+    let writer = Checkpointer::new(
+        log.as_ref(),
+        Arc::new(Mutex::new(board)),
+        Arc::new(SystemClock),
+        HistoryConfig::default(),
+        0,
+    )
+    .unwrap();
+    let base = writer.write().await.expect("a checkpoint");
+    for h in &all {
+        append(log.as_ref(), &h[48..]).await;
+    }
+    let uncompacted = fold(log.clone(), StatusBoard::new()).await;
+
+    // A follower behind the base: nothing moves.
+    let archive = Archive::new(data.join("archive"));
+    let now = Timestamp(T0 + 5 * DAY);
+    let waiting = pass(log.as_ref(), &archive, 1, now, &[("receiver r".into(), 3)])
+        .await
+        .unwrap();
+    assert_eq!((waiting.removed, waiting.archived), (0, 0));
+    assert!(
+        waiting.failed[0].contains("receiver r"),
+        "{:?}",
+        waiting.failed
+    );
+
+    // An archive that cannot be written: nothing is removed.
+    let blocked = Archive::new(data.join("not-a-dir"));
+    std::fs::write(data.join("not-a-dir"), "a file").unwrap();
+    let refused = pass(log.as_ref(), &blocked, 1, now, &[]).await.unwrap();
+    assert_eq!(refused.removed, 0);
+    assert_eq!(refused.failed.len(), DEVICES, "{:?}", refused.failed);
+    assert!(
+        refused.failed[0].contains("not-a-dir"),
+        "{:?}",
+        refused.failed
+    );
+
+    let done = pass(log.as_ref(), &archive, 1, now, &[]).await.unwrap();
+    assert_eq!(done.base, base.position);
+    assert!(done.failed.is_empty(), "{:?}", done.failed);
+    assert!(
+        done.archived > 0 && done.removed == done.archived,
+        "{done:?}"
+    );
+    let cutoff = now.0 - DAY;
+    for (n, h) in all.iter().enumerate() {
+        let (d, t) = device(n);
+        let kept = live(log.as_ref(), &d).await;
+        let archived = archive.device(&t, &d);
+        assert!(archived.problems.is_empty());
+        assert!(!kept.is_empty(), "the last event stays");
+        assert!(
+            archived
+                .events
+                .iter()
+                .all(|e| e.at.0 < cutoff && e.seq <= 48),
+            "only old events the checkpoint holds"
+        );
+        let stitched: Vec<Envelope> = archived.events.iter().chain(&kept).cloned().collect();
+        assert_eq!(
+            &stitched, h,
+            "archive + live log = the whole history of {d}"
+        );
+    }
+    // Compacting again moves nothing more.
+    let again = pass(log.as_ref(), &archive, 1, now, &[]).await.unwrap();
+    assert_eq!(again.removed, 0);
+
+    // From the checkpoint: the same board.
+    let (_, board) = newest(log.as_ref()).await.expect("the checkpoint");
+    let restored = fold(log.clone(), board).await;
+    assert_eq!(rows(&restored), rows(&uncompacted));
+    // From the archive alone (as when no checkpoint is usable): the same.
+    let mut seeded = StatusBoard::new();
+    archive.for_each(
+        |env| {
+            seeded.apply_archived(env);
+        },
+        |p| panic!("{p}"),
+    );
+    let from_archive = fold(log.clone(), seeded).await;
+    assert_eq!(rows(&from_archive), rows(&uncompacted));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_compaction_archives_first_and_restarts_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open_dir(&tmp.path().join("data")).unwrap());
+    compact_and_restart(log, tmp.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_compaction_purges_below_the_first_kept_event() {
+    let url = std::env::var("NATS_URL")
+        .expect("NATS_URL must point at nats-server with JetStream (scripts/test starts one)");
+    common::keep_account_alive(&url).await;
+    let tag = format!("CMP{}", std::process::id());
+    let mut config = JetStreamConfig::new(&url);
+    config.stream = format!("EVENTS_{tag}");
+    config.subject_prefix = format!("{tag}.backup.events");
+    let tmp = tempfile::tempdir().unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(JetStreamLog::open(&config).await.unwrap());
+    compact_and_restart(log, tmp.path()).await;
+    let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+    let _ = js.delete_stream(&config.stream).await;
+    let _ = js
+        .delete_stream(format!("OBJ_{}_CHECKPOINTS", config.stream))
+        .await;
+}
