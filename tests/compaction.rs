@@ -164,8 +164,76 @@ async fn compact_and_restart(log: Arc<dyn EventLog>, data: &std::path::Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_compaction_archives_first_and_restarts_whole() {
     let tmp = tempfile::tempdir().unwrap();
-    let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open_dir(&tmp.path().join("data")).unwrap());
-    compact_and_restart(log, tmp.path()).await;
+    let data = tmp.path().join("data");
+    let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open_dir(&data).unwrap());
+    compact_and_restart(log, &data).await;
+
+    // The CLI, from the files alone: history stitches archive and live
+    // log, replay --verify starts from the oldest archived event.
+    let (code, out, err) =
+        common::confkeep_on(&["history", "cmp-03", "--json", "--archive"], &data).await;
+    assert_eq!(code, Some(0), "{err}");
+    let seqs: Vec<u64> = out
+        .lines()
+        .map(|l| serde_json::from_str::<Envelope>(l).unwrap().seq)
+        .collect();
+    assert_eq!(seqs, (1..=60).collect::<Vec<_>>(), "one timeline");
+    let (code, out, _) = common::confkeep_on(&["history", "cmp-03", "--json"], &data).await;
+    assert_eq!(code, Some(0));
+    assert!(
+        out.lines().count() < 60,
+        "without the archive: the live log only"
+    );
+
+    let (code, out, err) = common::confkeep_on(&["replay", "--verify"], &data).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("from the oldest retained point"), "{out}");
+    let empty = tmp.path().join("no-archive");
+    std::fs::create_dir(&empty).unwrap();
+    let (code, out, _) = common::confkeep_on(
+        &["replay", "--verify", "--archive", empty.to_str().unwrap()],
+        &data,
+    )
+    .await;
+    assert_eq!(code, Some(1), "the compacted log alone has gaps: {out}");
+
+    // A daemon with no usable checkpoint (as after an upgrade of the
+    // rules) on the compacted log: the archive, then the live log.
+    let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open_dir(&data).unwrap());
+    let store = log.checkpoints().unwrap();
+    for meta in store.list().await.unwrap() {
+        store.remove(&meta).await.unwrap();
+    }
+    drop((store, log));
+    let mut config = common::quiet_daemon_config(tmp.path(), "cmp", &[], None);
+    config.data_dir = data.clone();
+    config.history.checkpoint_every_events = 0;
+    config.history.checkpoint_every_secs = 0;
+    let daemon = confkeep::daemon::start(config, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    assert_eq!(daemon.restored, None);
+    let board = daemon.status.lock().unwrap().clone();
+    daemon.shutdown().await.unwrap();
+    // What the archive and the live log up to the same position fold to.
+    let mut expected = StatusBoard::new();
+    Archive::new(data.join("archive")).for_each(
+        |env| {
+            expected.apply_archived(env);
+        },
+        |p| panic!("{p}"),
+    );
+    let log = EmbeddedLog::open_dir(&data).unwrap();
+    let mut live = log.replay(0);
+    while let Some(item) = live.next().await {
+        let (global, env) = item.unwrap();
+        if global > board.checkpoint() {
+            break;
+        }
+        expected.apply(global, &env);
+    }
+    assert_eq!(rows(&board), rows(&expected));
+    assert_eq!(board.len(), DEVICES, "every device, archived ones too");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,6 +30,52 @@ pub struct Args {
     /// Start after this device sequence (what a previous page ended on).
     #[arg(long, default_value_t = 0)]
     pub after: u64,
+    /// Stitch in the archive of compacted events first: this folder, or
+    /// `<data-dir>/archive` when given without one.
+    #[arg(long)]
+    #[allow(clippy::option_option)] // absent / flag alone / flag with a folder
+    pub archive: Option<Option<std::path::PathBuf>>,
+}
+
+/// The archived events of `device` that the page asks for, with what in
+/// the archive did not read (said on stderr).
+fn archived(args: &Args, device: &DeviceId) -> anyhow::Result<(Vec<Envelope>, usize)> {
+    let Some(dir) = &args.archive else {
+        return Ok((Vec::new(), 0));
+    };
+    let dir = match (dir, &args.source.data_dir) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(data)) => data.join("archive"),
+        (None, None) => anyhow::bail!("--archive without a folder needs --data-dir"),
+    };
+    let archive = crate::store::archive::Archive::new(dir);
+    let mut events = Vec::new();
+    let mut problems = 0;
+    for (tenant, d) in archive.devices()? {
+        if d != *device {
+            continue;
+        }
+        let read = archive.device(&tenant, &d);
+        for p in &read.problems {
+            eprintln!("archive: {p}");
+        }
+        problems += read.problems.len();
+        events.extend(read.events.into_iter().filter(|e| {
+            e.seq > args.after
+                && args.since.is_none_or(|s| e.at >= s)
+                && args.until.is_none_or(|u| e.at <= u)
+        }));
+    }
+    Ok((events, problems))
+}
+
+fn print(args: &Args, env: &Envelope) -> anyhow::Result<()> {
+    if args.json {
+        println!("{}", serde_json::to_string(env)?);
+    } else {
+        println!("{}", describe(env));
+    }
+    Ok(())
 }
 
 /// RFC 3339, or a duration meaning that long ago.
@@ -142,8 +188,19 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let device = DeviceId::parse(&args.device)?;
     let source = Source::open(&args.source).await?;
     let mut left = args.limit.unwrap_or(usize::MAX);
+    let (old, problems) = archived(&args, &device)?;
+    let mut after = args.after;
+    for env in old.iter().take(left) {
+        print(&args, env)?;
+        after = env.seq;
+    }
+    left = left.saturating_sub(old.len());
+    if left == 0 && !old.is_empty() {
+        eprintln!("(more: --after {after})");
+        return Ok(i32::from(problems > 0));
+    }
     let mut page = HistoryPage {
-        after: args.after,
+        after,
         limit: left.clamp(1, MAX_PAGE),
         since: args.since,
         until: args.until,
@@ -154,16 +211,12 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             Err(e) => return Ok(e.report("history")),
         };
         for env in got.events.iter().take(left) {
-            if args.json {
-                println!("{}", serde_json::to_string(env)?);
-            } else {
-                println!("{}", describe(env));
-            }
+            print(&args, env)?;
         }
         left = left.saturating_sub(got.events.len());
         match got.next_after {
             Some(next) if next > page.after => page.after = next,
-            _ => return Ok(0),
+            _ => return Ok(i32::from(problems > 0)),
         }
         if left == 0 && !args.json {
             eprintln!("(more: --after {})", page.after);
