@@ -92,9 +92,16 @@ async fn compact_and_restart(log: Arc<dyn EventLog>, data: &std::path::Path) {
     // A follower behind the base: nothing moves.
     let archive = Archive::new(data.join("archive"));
     let now = Timestamp(T0 + 5 * DAY);
-    let waiting = pass(log.as_ref(), &archive, 1, now, &[("receiver r".into(), 3)])
-        .await
-        .unwrap();
+    let waiting = pass(
+        log.as_ref(),
+        &archive,
+        1,
+        now,
+        &[("receiver r".into(), 3)],
+        &mut Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!((waiting.removed, waiting.archived), (0, 0));
     assert!(
         waiting.failed[0].contains("receiver r"),
@@ -105,7 +112,9 @@ async fn compact_and_restart(log: Arc<dyn EventLog>, data: &std::path::Path) {
     // An archive that cannot be written: nothing is removed.
     let blocked = Archive::new(data.join("not-a-dir"));
     std::fs::write(data.join("not-a-dir"), "a file").unwrap();
-    let refused = pass(log.as_ref(), &blocked, 1, now, &[]).await.unwrap();
+    let refused = pass(log.as_ref(), &blocked, 1, now, &[], &mut Default::default())
+        .await
+        .unwrap();
     assert_eq!(refused.removed, 0);
     assert_eq!(refused.failed.len(), DEVICES, "{:?}", refused.failed);
     assert!(
@@ -114,7 +123,10 @@ async fn compact_and_restart(log: Arc<dyn EventLog>, data: &std::path::Path) {
         refused.failed
     );
 
-    let done = pass(log.as_ref(), &archive, 1, now, &[]).await.unwrap();
+    let mut oldest = Default::default();
+    let done = pass(log.as_ref(), &archive, 1, now, &[], &mut oldest)
+        .await
+        .unwrap();
     assert_eq!(done.base, base.position);
     assert!(done.failed.is_empty(), "{:?}", done.failed);
     assert!(
@@ -142,8 +154,23 @@ async fn compact_and_restart(log: Arc<dyn EventLog>, data: &std::path::Path) {
         );
     }
     // Compacting again moves nothing more.
-    let again = pass(log.as_ref(), &archive, 1, now, &[]).await.unwrap();
+    let again = pass(log.as_ref(), &archive, 1, now, &[], &mut oldest)
+        .await
+        .unwrap();
     assert_eq!(again.removed, 0);
+    assert_eq!(
+        oldest.len(),
+        DEVICES,
+        "every device's oldest live event is known"
+    );
+    let later = Timestamp(now.0 + 2 * DAY);
+    let moved = pass(log.as_ref(), &archive, 1, later, &[], &mut oldest)
+        .await
+        .unwrap();
+    assert!(
+        moved.removed > 0,
+        "a later cut-off reads the devices again: {moved:?}"
+    );
 
     // From the checkpoint: the same board.
     let (_, board) = newest(log.as_ref()).await.expect("the checkpoint");

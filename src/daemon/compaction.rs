@@ -67,6 +67,11 @@ async fn base(log: &dyn EventLog) -> Result<Option<(CheckpointMeta, StatusBoard)
 /// one of them has not folded yet.
 pub type Followers = std::sync::Arc<dyn Fn() -> Vec<(String, u64)> + Send + Sync>;
 
+/// The time of each device's oldest live event, as the last pass left it:
+/// a device whose oldest event is younger than the cut-off is not read
+/// again (on JetStream each read is a consumer of its own).
+pub type OldestLive = std::collections::BTreeMap<crate::domain::DeviceId, Timestamp>;
+
 /// One compaction pass at `now`.
 pub async fn pass(
     log: &dyn EventLog,
@@ -74,6 +79,7 @@ pub async fn pass(
     keep_days: u64,
     now: Timestamp,
     followers: &[(String, u64)],
+    oldest: &mut OldestLive,
 ) -> Result<Compacted, StoreError> {
     let Some((meta, board)) = base(log).await? else {
         return Ok(Compacted::default());
@@ -94,6 +100,9 @@ pub async fn pass(
         ..Compacted::default()
     };
     for state in board.states() {
+        if oldest.get(&state.device).is_some_and(|at| *at >= cutoff) {
+            continue;
+        }
         let history: Vec<_> = log.device_history(&state.device).collect().await;
         let mut events = Vec::with_capacity(history.len());
         for item in history {
@@ -105,7 +114,10 @@ pub async fn pass(
         }
         let times: Vec<_> = events.iter().map(|e| (e.seq, e.at)).collect();
         let keep = compaction::keep_from(&times, cutoff, state.seq);
-        let old: Vec<_> = events.into_iter().take_while(|e| e.seq < keep).collect();
+        let (old, kept): (Vec<_>, Vec<_>) = events.into_iter().partition(|e| e.seq < keep);
+        if let Some(first) = kept.first() {
+            oldest.insert(state.device.clone(), first.at);
+        }
         if old.is_empty() {
             continue;
         }
@@ -148,13 +160,23 @@ pub async fn every(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(every);
+    let mut oldest = OldestLive::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
         let behind = followers();
-        match pass(log.as_ref(), &archive, keep_days, clock.now(), &behind).await {
+        match pass(
+            log.as_ref(),
+            &archive,
+            keep_days,
+            clock.now(),
+            &behind,
+            &mut oldest,
+        )
+        .await
+        {
             Ok(c) if c.base == 0 => {
                 tracing::info!("no checkpoint yet: compaction waits for one");
             }

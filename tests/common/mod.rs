@@ -196,6 +196,8 @@ pub fn quiet_daemon_config(
 pub async fn confkeep_on(args: &[&str], dir: &Path) -> (Option<i32>, String, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_confkeep"))
         .args(args)
+        // The data directory is the source: not a NATS_URL the harness set.
+        .env_remove("NATS_URL")
         .arg("--data-dir")
         .arg(dir)
         .output()
