@@ -212,6 +212,19 @@ async fn embedded_compaction_archives_first_and_restarts_whole() {
         "without the archive: the live log only"
     );
 
+    // status from the files: the checkpoint and the tail, every device
+    // whole (its events count the archived ones too).
+    let (code, out, err) = common::confkeep_on(&["status", "--json"], &data).await;
+    assert_eq!(code, Some(0), "{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let devices = status["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), DEVICES);
+    assert!(
+        devices
+            .iter()
+            .all(|d| d["seq"] == 60 && d["events"] == 60 && d.get("out_of_date").is_none()),
+        "{out}"
+    );
     let (code, out, err) = common::confkeep_on(&["replay", "--verify"], &data).await;
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("from the oldest retained point"), "{out}");

@@ -101,6 +101,8 @@ pub struct LogSource {
     log: Arc<dyn EventLog>,
     reader: SnapshotReader,
     place: String,
+    /// Events compacted out of the live log (`<data-dir>/archive`).
+    archive: Option<crate::store::archive::Archive>,
 }
 
 impl Source {
@@ -118,10 +120,14 @@ impl Source {
                 )
             })?;
             let reader = SnapshotReader::Files(SnapshotFiles::new(dir));
+            let archive = Some(dir.join("archive"))
+                .filter(|a| a.is_dir())
+                .map(crate::store::archive::Archive::new);
             return Ok(Source::Log(Box::new(LogSource {
                 log,
                 reader,
                 place: config.describe(),
+                archive,
             })));
         }
         if let Some(url) = &args.nats_url {
@@ -152,7 +158,12 @@ impl Source {
             js,
             template: args.snapshot_subject.clone(),
         }));
-        Ok(Source::Log(Box::new(LogSource { log, reader, place })))
+        Ok(Source::Log(Box::new(LogSource {
+            log,
+            reader,
+            place,
+            archive: None,
+        })))
     }
 
     /// The fleet summary and the devices `filter` leaves.
@@ -178,6 +189,15 @@ impl Source {
             Source::Api(client) => get_json(client, &format!("/v1/devices/{device}")).await,
             Source::Log(l) => {
                 let mut board = StatusBoard::new();
+                if let Some(archive) = &l.archive {
+                    for (tenant, d) in archive.devices().map_err(|e| Failure::Other(e.into()))? {
+                        if d == *device {
+                            for env in archive.device(&tenant, &d).events {
+                                board.apply_archived(&env);
+                            }
+                        }
+                    }
+                }
                 let mut events = l.log.device_history(device);
                 while let Some(item) = events.next().await {
                     let env = item.map_err(|e| Failure::Other(e.into()))?;
@@ -293,7 +313,30 @@ impl LogSource {
     /// Fold the whole log into a board, saying how far it got every two
     /// seconds on stderr while it takes long.
     async fn fold_all(&self) -> Result<StatusBoard, Failure> {
-        let board = Arc::new(Mutex::new(StatusBoard::new()));
+        // From the newest checkpoint when there is one (the daemon's own
+        // start), else from the archive and then the whole live log.
+        let start = match crate::daemon::checkpoint::newest(&*self.log).await {
+            Some((restored, board)) => {
+                eprintln!(
+                    "from checkpoint {} at log position {} ({} devices)",
+                    restored.name, restored.position, restored.devices
+                );
+                board
+            }
+            None => {
+                let mut board = StatusBoard::new();
+                if let Some(archive) = &self.archive {
+                    archive.for_each(
+                        |env| {
+                            board.apply_archived(env);
+                        },
+                        |p| eprintln!("archive: {p}"),
+                    );
+                }
+                board
+            }
+        };
+        let board = Arc::new(Mutex::new(start));
         let projector = Projector::new(self.log.clone(), board.clone());
         let mut folded = projector.folded();
         let place = self.place.clone();
