@@ -100,7 +100,13 @@ impl StatusBoard {
             coverage,
             next_sample,
         };
-        let mut out = GzEncoder::new(Vec::new(), Compression::fast());
+        // Buffered: serde writes token by token, and one deflate call per
+        // token cost ~100 µs a device (11 s at 100 000 devices, under the
+        // board's lock).
+        let mut out = std::io::BufWriter::with_capacity(
+            1 << 16,
+            GzEncoder::new(Vec::new(), Compression::fast()),
+        );
         serde_json::to_writer(&mut out, &head)?;
         out.write_all(b"\n")?;
         for folded in self.devices.values() {
@@ -114,7 +120,7 @@ impl StatusBoard {
             serde_json::to_writer(&mut out, &row)?;
             out.write_all(b"\n")?;
         }
-        out.finish()
+        out.into_inner().map_err(|e| e.into_error())?.finish()
     }
 
     /// The board a checkpoint body holds, checked against the rules and
