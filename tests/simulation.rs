@@ -149,7 +149,8 @@ fn every_shipped_scenario_parses_and_is_documented() {
             "restart-storm",
             "site-outage",
             "snapshot-store-outage",
-            "steady"
+            "steady",
+            "year-compaction"
         ]
     );
 }
@@ -310,6 +311,53 @@ fn restart_storm_has_no_burst_and_answers_every_trigger() {
         "restarts must not add attempts: {ratio}"
     );
     assert!(storm.coverage_min >= 0.99, "{}", storm.coverage_min);
+}
+
+#[test]
+fn year_compaction_ends_with_the_same_outcomes_as_without_compaction() {
+    // A third of the year (a year takes minutes in debug): past the keep
+    // period three times over, with four restarts.
+    let s = shipped("year-compaction", 100, "90d");
+    let history = s.history.clone().expect("the file has [history]");
+    let keep = history.keep.expect("compaction is on").millis();
+    let r = simulation::run(&s, s.seed, None);
+    assert_safe(&r);
+    let h = r.history.as_ref().expect("a [history] report");
+    let without = h.without.as_ref().expect("the run without [history]");
+    assert!(h.same_outcomes && h.same_log, "{h:?}");
+    assert_eq!(r.outcomes_sha256, without.outcomes_sha256);
+    assert_eq!(r.event_log_sha256, without.event_log_sha256);
+    assert_eq!(without.invariant_violations, 0);
+    assert!(
+        r.restarts >= 4 && h.restarts_from_checkpoint == r.restarts,
+        "{h:?}"
+    );
+    assert!(h.events_archived > 0 && h.compactions > 0, "{h:?}");
+    assert_eq!(h.events_archived + h.live_log_at_end, r.events);
+    // The live log holds about the keep period's events (plus what the
+    // base checkpoint and the compaction period hold back), not the run's.
+    let per_ms = r.events as f64 / s.duration.millis() as f64;
+    let lag = 2 * history.checkpoint_every.millis() * history.checkpoints_kept as u64
+        + history.compact_every.millis();
+    let bound = per_ms * (keep + lag) as f64;
+    assert!(
+        (h.live_log_peak as f64) < bound,
+        "{} >= {bound}",
+        h.live_log_peak
+    );
+    assert!(h.live_log_at_end < r.events / 2, "{h:?}");
+    // A restart folds the tail after a checkpoint, not the whole log.
+    let per_checkpoint = per_ms * history.checkpoint_every.millis() as f64;
+    assert!(
+        (r.longest_replay as f64) <= 1.5 * per_checkpoint,
+        "{}",
+        r.longest_replay
+    );
+    assert!(
+        without.longest_replay > 10 * r.longest_replay,
+        "{without:?}"
+    );
+    assert!(r.table().contains("(the same)"), "{}", r.table());
 }
 
 #[test]

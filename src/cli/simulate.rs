@@ -4,7 +4,11 @@
 //! the coverage-over-time chart as an SVG (`<scenario name>.svg` in the
 //! current directory unless `--svg PATH` or `--no-svg`), and with
 //! `--policy` runs the same scenario and seed under a candidate policy and
-//! prints both side by side with the differences.
+//! prints both side by side with the differences. A scenario with
+//! `[history]` (checkpoints, compaction) is also run without it, and the
+//! report gives both runs' event log and outcome digests (different
+//! outcomes are a violation), the live log against the events and the
+//! longest replay at a restart, with and without.
 //!
 //! stdout carries the report only, byte-identical for the same scenario,
 //! policy and seed; what differs between runs (events simulated per second

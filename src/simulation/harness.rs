@@ -15,6 +15,10 @@
 //! the devices' answers. No hash map is iterated (the fleet's is only
 //! looked up).
 //!
+//! With `[history]` the log is kept with its positions in a
+//! [`History`] (checkpoints, compaction, archive; the glue is in the act
+//! step) and a restart starts from the newest checkpoint.
+//!
 //! Safety invariants are checked after every step (TigerBeetle's split:
 //! safety at every step, liveness in the report); each violation carries
 //! the seed and the step that reproduce it.
@@ -32,6 +36,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
+use super::history::History;
 use super::model::{Device, Hit, Profile, Span};
 use super::report::{Report, Violation};
 use super::scenario::{Part, Resolve, Scenario};
@@ -59,11 +64,20 @@ enum Action {
         epoch: u32,
     },
     /// An operator's command (credentials fixed, host key resolved).
-    Operator { device: u32, event: Event },
+    Operator {
+        device: u32,
+        event: Event,
+    },
     /// An operator asks for a backup now.
-    Trigger { device: u32, request: u32 },
+    Trigger {
+        device: u32,
+        request: u32,
+    },
     /// The daemon process dies; a new one replays the log.
     Restart,
+    /// `[history]`: a checkpoint of every machine, then compaction.
+    Checkpoint,
+    Compact,
 }
 
 #[derive(Debug)]
@@ -111,6 +125,9 @@ struct Track {
     hit: Option<Hit>,
     /// Start of the current fault episode (recovery is measured from it).
     episode: Option<u64>,
+    /// Over the run, for the outcome digest.
+    successes: u64,
+    failed: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -132,8 +149,13 @@ pub struct Harness<'a> {
     now: u64,
     end: u64,
     down_until: u64,
-    /// The log, kept when the daemon restarts (replay reads it).
+    /// The log, kept when the daemon restarts (replay reads it) and the
+    /// scenario has no `[history]`.
     log: Option<Vec<Envelope>>,
+    /// With `[history]`: the live log, checkpoints and archive instead.
+    history: Option<History>,
+    /// Most envelopes a restart folded.
+    longest_replay: u64,
     hasher: Sha256,
     /// Reused buffer for each envelope's JSON line.
     line: Vec<u8>,
@@ -244,7 +266,13 @@ impl<'a> Harness<'a> {
             now: START_MS,
             end,
             down_until: START_MS,
-            log: scenario.restarts.as_ref().map(|_| Vec::new()),
+            log: scenario
+                .restarts
+                .as_ref()
+                .filter(|_| scenario.history.is_none())
+                .map(|_| Vec::new()),
+            history: scenario.history.clone().map(|h| History::new(h, n)),
+            longest_replay: 0,
             hasher: Sha256::new(),
             line: Vec::with_capacity(1024),
             queue: BinaryHeap::new(),
@@ -297,6 +325,12 @@ impl<'a> Harness<'a> {
             let first = r.first.unwrap_or(r.every).0;
             harness.schedule(START_MS + first, Action::Restart);
         }
+        if let Some(h) = &scenario.history {
+            harness.schedule(START_MS + h.checkpoint_every.0, Action::Checkpoint);
+            if h.keep.is_some() {
+                harness.schedule(START_MS + h.compact_every.0, Action::Compact);
+            }
+        }
         harness
     }
 
@@ -322,6 +356,7 @@ impl<'a> Harness<'a> {
         self.run_until(self.end);
         self.now = self.end;
         self.sample_before(self.end + 1);
+        self.check_archive();
         self.finish()
     }
 
@@ -431,6 +466,8 @@ impl<'a> Harness<'a> {
             let triggered = matches!(env.event, Event::TriggerRequested { .. });
             if let Some(log) = &mut self.log {
                 log.push(env.clone());
+            } else if let Some(history) = &mut self.history {
+                history.append(idx, env.clone());
             }
             let effects = self.fleet.commit(pending);
             self.take_news();
@@ -501,6 +538,7 @@ impl<'a> Harness<'a> {
                 match outcome {
                     Outcome::Collected { .. } => {
                         self.successes += 1;
+                        track.successes += 1;
                         track.fresh_since = at;
                         track.failures = 0;
                         track.retry_not_before = None;
@@ -510,6 +548,7 @@ impl<'a> Harness<'a> {
                     }
                     Outcome::Skipped { .. } => self.skipped += 1,
                     Outcome::Failed { kind, .. } => {
+                        track.failed += 1;
                         *self.failures_by_kind.entry(kind.name()).or_default() += 1;
                         track.failures = track.failures.saturating_add(1);
                         match kind {
@@ -535,6 +574,7 @@ impl<'a> Harness<'a> {
                     self.running = self.running.saturating_sub(1);
                 }
                 track.hit = None;
+                track.failed += 1;
                 *self.failures_by_kind.entry("abandoned").or_default() += 1;
                 track.failures = track.failures.saturating_add(1);
                 track.retry_not_before = Some(at + ladder(&self.policy, track.failures));
@@ -626,9 +666,12 @@ impl<'a> Harness<'a> {
             .filter(|k| !matches!(k, PhaseKind::Unenrolled))
             .map(|k| (k.name(), 0))
             .collect();
-        for s in self.fleet.states() {
+        let states = self.fleet.states();
+        for s in &states {
             *phases.entry(s.phase.kind().name()).or_default() += 1;
         }
+        let outcomes = self.outcomes(&states);
+        let history = self.history.as_ref().map(|h| self.history_report(h));
         let device_days =
             f64::from(self.scenario.devices) * self.scenario.duration.0 as f64 / 86_400_000.0;
         self.recoveries.sort_unstable();
@@ -673,6 +716,9 @@ impl<'a> Harness<'a> {
             violation_count: self.violation_count,
             violations: self.violations,
             event_log_sha256: hex::encode(self.hasher.finalize()),
+            outcomes_sha256: outcomes,
+            longest_replay: self.longest_replay,
+            history,
         })
     }
 }

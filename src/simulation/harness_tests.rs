@@ -93,3 +93,27 @@ fn a_clean_run_reports_nothing() {
         r.violations
     );
 }
+
+#[test]
+fn history_changes_no_outcome_and_a_difference_is_a_violation() {
+    let s = scenario(
+        "devices = 10\nduration = \"3d\"\n[history]\ncheckpoint_every = \"6h\"\nkeep = \"1d\"\ncompact_every = \"6h\"\n[restarts]\nevery = \"20h\"\n",
+    );
+    let r = crate::simulation::run(&s, 3, None);
+    assert!(r.is_safe(), "{:?}", r.violations);
+    let h = r.history.clone().expect("[history]");
+    assert!(h.same_outcomes && h.same_log, "{h:?}");
+    assert!(
+        h.events_archived > 0 && h.restarts_from_checkpoint == 3,
+        "{h:?}"
+    );
+    assert!(r.longest_replay < h.without.as_ref().expect("compared").longest_replay);
+    // Another seed's outcomes stand in for a compaction that changed them.
+    let other = Harness::new(&s, 4, s.policy.clone()).run();
+    let mut forged = r.clone();
+    forged.compare_without_history(&other);
+    assert!(!forged.is_safe());
+    let v = forged.violations.last().expect("a violation");
+    assert_eq!((v.rule, v.seed), ("compaction_changed_outcomes", 3));
+    assert!(forged.table().contains("DIFFERENT"), "{}", forged.table());
+}

@@ -10,6 +10,9 @@
 //! - [`scenario`]: the scenario files (`simulations/*.toml`), strictly parsed.
 //! - [`model`]: simulated devices and how they answer an attempt.
 //! - [`harness`]: the driver loop and the safety invariants.
+//! - [`history`]: a scenario's `[history]`: checkpoints, compaction and
+//!   the archive, and the per-device outcome digest that shows they
+//!   change nothing.
 //! - [`report`]: the measures, as a table, JSON, and a policy comparison.
 //! - [`chart`]: coverage over time as an SVG.
 //!
@@ -19,6 +22,7 @@
 
 pub mod chart;
 pub mod harness;
+pub mod history;
 pub mod model;
 pub mod report;
 pub mod scenario;
@@ -29,9 +33,22 @@ pub use scenario::{Scenario, ScenarioError, SimDuration, load_policy};
 use crate::domain::RetryPolicy;
 
 /// Run `scenario` from `seed` under `policy` (`None`: the scenario's own).
+///
+/// A scenario with `[history]` runs twice: with checkpoints and
+/// compaction, then with `[history]` ignored (the log kept whole, every
+/// restart folding all of it). The report is the first run's, compared
+/// with the second ([`Report::compare_without_history`]): the same
+/// outcomes, or a violation.
 pub fn run(scenario: &Scenario, seed: u64, policy: Option<&RetryPolicy>) -> Report {
     let policy = policy.unwrap_or(&scenario.policy).clone();
-    harness::Harness::new(scenario, seed, policy).run()
+    let mut report = harness::Harness::new(scenario, seed, policy.clone()).run();
+    if scenario.history.is_some() {
+        let mut plain = scenario.clone();
+        plain.history = None;
+        let without = harness::Harness::new(&plain, seed, policy).run();
+        report.compare_without_history(&without);
+    }
+    report
 }
 
 /// [`run`], measuring the harness's own speed (wall-clock and CPU time).
@@ -48,10 +65,17 @@ pub fn run_timed(scenario: &Scenario, seed: u64, policy: Option<&RetryPolicy>) -
     let cpu = thread_cpu_secs()
         .zip(cpu_before)
         .map(|(after, before)| after - before);
-    let events = report.events as f64;
+    // Both runs of a `[history]` scenario were simulated.
+    let simulated = report.events
+        + report
+            .history
+            .as_ref()
+            .and_then(|h| h.without.as_ref())
+            .map_or(0, |w| w.events);
+    let events = simulated as f64;
     let rate = |secs: f64| if secs > 0.0 { events / secs } else { 0.0 };
     let speed = Speed {
-        events: report.events,
+        events: simulated,
         wall_secs: wall,
         cpu_secs: cpu,
         events_per_sec: rate(wall),

@@ -46,7 +46,8 @@ impl std::fmt::Display for Violation {
 /// so never part of a [`Report`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Speed {
-    /// Events the run appended (the report's `events`).
+    /// Events the run appended (the report's `events`; twice that, near
+    /// enough, for a `[history]` scenario, which is also run without it).
     pub events: u64,
     pub wall_secs: f64,
     /// CPU time of the simulating thread (Linux; `None` elsewhere): on a
@@ -115,6 +116,48 @@ pub struct Measures {
     pub violation_count: u64,
     pub violations: Vec<Violation>,
     pub event_log_sha256: String,
+    pub outcomes_sha256: String,
+    pub longest_replay: u64,
+    pub history: Option<HistoryReport>,
+}
+
+/// What a run with `[history]` did with its log, and how it compares with
+/// the same run without (filled in by [`Report::compare_without_history`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryReport {
+    pub checkpoint_every_secs: u64,
+    pub checkpoints_kept: usize,
+    /// `None`: no compaction.
+    pub keep_secs: Option<u64>,
+    pub compact_every_secs: u64,
+    pub checkpoints_taken: u64,
+    /// Compaction passes with a base checkpoint to work from.
+    pub compactions: u64,
+    /// Events moved from the live log to the archive.
+    pub events_archived: u64,
+    /// Events in the live log at the end (of the report's `events`).
+    pub live_log_at_end: u64,
+    /// The most the live log held at once: the bound compaction keeps.
+    pub live_log_peak: u64,
+    /// Restarts that took up a checkpoint (the others folded the whole log).
+    pub restarts_from_checkpoint: u64,
+    /// The same scenario and seed with `[history]` ignored.
+    pub without: Option<WithoutHistory>,
+    /// Both runs end with every device's outcome the same (else a violation).
+    pub same_outcomes: bool,
+    /// Both runs record the same log, byte for byte.
+    pub same_log: bool,
+}
+
+/// The run without `[history]`: no checkpoints, no compaction, every
+/// restart folds the whole log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WithoutHistory {
+    pub events: u64,
+    pub event_log_sha256: String,
+    pub outcomes_sha256: String,
+    pub longest_replay: u64,
+    pub invariant_violations: u64,
 }
 
 /// The report of one run.
@@ -169,6 +212,14 @@ pub struct Report {
     pub violations: Vec<Violation>,
     /// SHA-256 of the event log as JSON lines.
     pub event_log_sha256: String,
+    /// SHA-256 of every device's outcome (see
+    /// [`outcomes_sha256`](super::history::outcomes_sha256)).
+    pub outcomes_sha256: String,
+    /// Most envelopes a restart folded (0: no restart).
+    pub longest_replay: u64,
+    /// Checkpoints and compaction (a scenario with `[history]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryReport>,
     /// `(days since start, coverage)`, for the chart; not in the JSON.
     #[serde(skip)]
     pub coverage_series: Vec<(f64, f64)>,
@@ -239,6 +290,9 @@ impl Report {
             invariant_violations: m.violation_count,
             violations: m.violations,
             event_log_sha256: m.event_log_sha256,
+            outcomes_sha256: m.outcomes_sha256,
+            longest_replay: m.longest_replay,
+            history: m.history,
             coverage_series: m
                 .coverage
                 .iter()
@@ -247,11 +301,50 @@ impl Report {
         }
     }
 
-    /// Whether every safety property held.
+    /// Whether every safety property held (in the run without
+    /// `[history]` too, when there was one).
     pub fn is_safe(&self) -> bool {
+        let without = self
+            .history
+            .as_ref()
+            .and_then(|h| h.without.as_ref())
+            .is_none_or(|w| w.invariant_violations == 0);
         self.invariant_violations == 0
+            && without
             && self.auth_attempts_after_block == 0
             && self.peak_concurrent <= self.max_concurrent
+    }
+
+    /// Compare with `without`, the same scenario and seed run with
+    /// `[history]` ignored: different outcomes are a violation
+    /// (`compaction_changed_outcomes`). Nothing to do without `[history]`.
+    pub fn compare_without_history(&mut self, without: &Report) {
+        let Some(h) = &mut self.history else {
+            return;
+        };
+        h.same_outcomes = self.outcomes_sha256 == without.outcomes_sha256;
+        h.same_log = self.event_log_sha256 == without.event_log_sha256;
+        h.without = Some(WithoutHistory {
+            events: without.events,
+            event_log_sha256: without.event_log_sha256.clone(),
+            outcomes_sha256: without.outcomes_sha256.clone(),
+            longest_replay: without.longest_replay,
+            invariant_violations: without.invariant_violations,
+        });
+        if !h.same_outcomes {
+            self.invariant_violations += 1;
+            self.violations.push(Violation {
+                seed: self.seed,
+                step: self.events,
+                at_ms: (self.days * 86_400_000.0).round() as u64,
+                device: None,
+                rule: "compaction_changed_outcomes",
+                detail: format!(
+                    "outcomes sha256 {} with [history], {} without",
+                    self.outcomes_sha256, without.outcomes_sha256
+                ),
+            });
+        }
     }
 
     /// The rows of the table: `(metric, value)`, numbers as printed.
@@ -331,6 +424,33 @@ impl Report {
                 Value::Int(self.logins_while_store_down),
             ));
         }
+        if self.restarts > 0 {
+            rows.push((
+                "longest replay at a restart (events)".into(),
+                Value::Int(self.longest_replay),
+            ));
+        }
+        if let Some(h) = &self.history {
+            rows.extend([
+                ("checkpoints taken".into(), Value::Int(h.checkpoints_taken)),
+                ("events archived".into(), Value::Int(h.events_archived)),
+                (
+                    "live log at end (events)".into(),
+                    Value::Int(h.live_log_at_end),
+                ),
+                ("live log peak (events)".into(), Value::Int(h.live_log_peak)),
+                (
+                    "restarts from a checkpoint".into(),
+                    Value::Int(h.restarts_from_checkpoint),
+                ),
+            ]);
+            if let Some(w) = &h.without {
+                rows.push((
+                    "without [history]: longest replay (events)".into(),
+                    Value::Int(w.longest_replay),
+                ));
+            }
+        }
         rows.push((
             "invariant violations".into(),
             Value::Int(self.invariant_violations),
@@ -360,6 +480,18 @@ impl Report {
             "  {:<width$}  {}",
             "event log sha256", self.event_log_sha256
         );
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {}",
+            "outcomes sha256", self.outcomes_sha256
+        );
+        if let Some(pair) = self
+            .history
+            .as_ref()
+            .and_then(|h| h.without.as_ref().map(|w| (h, w)))
+        {
+            push_without(&mut out, width, self, pair);
+        }
         if !self.pauses.is_empty() {
             let _ = writeln!(out, "pause sequence:");
             for p in self.pauses.iter().take(PAUSES_SHOWN) {
@@ -372,6 +504,45 @@ impl Report {
         push_violations(&mut out, self);
         out
     }
+}
+
+/// The `[history]` run against the run without it: both digests and
+/// whether they agree.
+fn push_without(
+    out: &mut String,
+    width: usize,
+    r: &Report,
+    (h, w): (&HistoryReport, &WithoutHistory),
+) {
+    let same = |yes: bool| if yes { "the same" } else { "DIFFERENT" };
+    let _ = writeln!(
+        out,
+        "without [history] (no checkpoints, no compaction, restarts fold the whole log):"
+    );
+    let _ = writeln!(
+        out,
+        "  {:<width$}  {} ({})",
+        "event log sha256",
+        w.event_log_sha256,
+        same(h.same_log)
+    );
+    let _ = writeln!(
+        out,
+        "  {:<width$}  {} ({})",
+        "outcomes sha256",
+        w.outcomes_sha256,
+        same(h.same_outcomes)
+    );
+    let _ = writeln!(
+        out,
+        "  {:<width$}  {} of {} events live at the end, {} archived; longest replay {} events, {} without",
+        "the bound",
+        h.live_log_at_end,
+        r.events,
+        h.events_archived,
+        r.longest_replay,
+        w.longest_replay
+    );
 }
 
 /// Pauses listed in the table (all are in the JSON report).

@@ -156,6 +156,10 @@ pub struct Scenario {
     /// How the report measures.
     #[serde(default)]
     pub report: ReportSettings,
+    /// Checkpoints and compaction, as the daemon's `[history]` keeps them
+    /// (absent: the log is kept whole and a restart replays all of it).
+    #[serde(default)]
+    pub history: Option<HistorySettings>,
 }
 
 fn default_seed() -> u64 {
@@ -337,6 +341,39 @@ pub struct Triggers {
     pub per_day: f64,
 }
 
+/// `[history]`: checkpoints of the folded machines and compaction of the
+/// live log, in virtual time (the daemon's `[history]`, by time only).
+/// A run with it is also run without it, and the report compares them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistorySettings {
+    /// A checkpoint this often (default: 10 minutes, the daemon's).
+    pub checkpoint_every: SimDuration,
+    /// Checkpoints kept, the newest; the oldest kept is compaction's base,
+    /// the newest the one a restart starts from (default: 3).
+    pub checkpoints_kept: usize,
+    /// Events older than this leave the live log for the archive (the
+    /// daemon's `keep_days`, in any unit); absent: no compaction.
+    pub keep: Option<SimDuration>,
+    /// How often compaction runs (default: hourly, the daemon's).
+    pub compact_every: SimDuration,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        HistorySettings {
+            checkpoint_every: SimDuration(600_000),
+            checkpoints_kept: 3,
+            keep: None,
+            compact_every: SimDuration(3_600_000),
+        }
+    }
+}
+
+/// Most checkpoints a scenario keeps: each is every device's state, held
+/// in memory.
+const CHECKPOINTS_KEPT_MAX: usize = 1000;
+
 /// How the report measures.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -474,6 +511,9 @@ impl Scenario {
                 ),
             ));
         }
+        if let Some(h) = &self.history {
+            check_history(file, h)?;
+        }
         if self.report.sample_every.0 == 0 {
             return Err(invalid(
                 file,
@@ -517,6 +557,34 @@ impl Scenario {
             self.policy.interval_secs.saturating_mul(2),
         ))
     }
+}
+
+fn check_history(file: &Path, h: &HistorySettings) -> Result<(), ScenarioError> {
+    if h.checkpoint_every.0 == 0 {
+        return Err(invalid(
+            file,
+            "history.checkpoint_every",
+            "expected a duration above 0",
+        ));
+    }
+    if !(1..=CHECKPOINTS_KEPT_MAX).contains(&h.checkpoints_kept) {
+        return Err(invalid(
+            file,
+            "history.checkpoints_kept",
+            format!(
+                "{} checkpoints: expected 1 to {CHECKPOINTS_KEPT_MAX} (a restart starts from the newest kept, compaction keeps what the oldest does not hold)",
+                h.checkpoints_kept
+            ),
+        ));
+    }
+    if h.compact_every.0 == 0 {
+        return Err(invalid(
+            file,
+            "history.compact_every",
+            "expected a duration above 0",
+        ));
+    }
+    Ok(())
 }
 
 fn check_probability(file: &Path, key: &str, p: f64) -> Result<(), ScenarioError> {
@@ -655,5 +723,33 @@ mod tests {
         assert!(e.contains("between 0 and 1"), "{e}");
         let e = parse("devices = 3\nduration = \"1d\"\n[policy]\nintervall = 4\n").unwrap_err();
         assert!(e.contains("policy") && e.contains("intervall"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_history_field_is_refused_by_name() {
+        let base = "devices = 3\nduration = \"1d\"\n[history]\n";
+        let s = parse(&format!("{base}keep = \"30d\"\n")).unwrap();
+        let h = s.history.expect("[history] read");
+        assert_eq!(h.keep, Some(SimDuration(30 * 86_400_000)));
+        assert_eq!((h.checkpoints_kept, h.compact_every.0), (3, 3_600_000));
+        for (text, key, why) in [
+            (
+                "checkpoints_kept = 0",
+                "history.checkpoints_kept",
+                "expected 1 to",
+            ),
+            (
+                "checkpoint_every = \"0s\"",
+                "history.checkpoint_every",
+                "above 0",
+            ),
+            ("compact_every = 0", "history.compact_every", "above 0"),
+            ("keep = \"-3d\"", "history.keep", "negative duration"),
+            ("keep_days = 30", "keep_days", "unknown field"),
+        ] {
+            let e = parse(&format!("{base}{text}\n")).unwrap_err();
+            assert!(e.starts_with("x.toml: "), "{e}");
+            assert!(e.contains(key) && e.contains(why), "{text}: {e}");
+        }
     }
 }
