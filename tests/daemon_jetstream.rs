@@ -109,6 +109,8 @@ async fn the_daemon_runs_on_jetstream_and_resumes_from_it() {
     assert_eq!(after, connections, "no attempt after a restart");
     let _ = js.delete_stream(&nats.snapshot_stream).await;
     let _ = js.delete_stream(format!("EVENTS_{tag}")).await;
-    let _ = js.delete_stream(format!("OBJ_EVENTS_{tag}_CHECKPOINTS")).await;
+    let _ = js
+        .delete_stream(format!("OBJ_EVENTS_{tag}_CHECKPOINTS"))
+        .await;
     fleet.shutdown().await;
 }
