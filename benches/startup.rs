@@ -267,6 +267,18 @@ async fn append_tail(log: Arc<dyn EventLog>, devices: u64, per_device: u64) -> u
 
 /// The bare read, then start-up's full fold, on `log` (just reopened).
 /// Returns the folded board beside the figures.
+/// Start-up today: the whole log folded into a fresh board (seconds).
+async fn full_fold(log: Arc<dyn EventLog>, events: u64) -> (Arc<Mutex<StatusBoard>>, f64) {
+    let board = Arc::new(Mutex::new(StatusBoard::new()));
+    let started = now();
+    let folded = Projector::new(log, board.clone())
+        .catch_up()
+        .await
+        .expect("catch up");
+    assert_eq!(folded, events, "start-up folded every event");
+    (board, started.elapsed().as_secs_f64())
+}
+
 async fn read_then_fold(
     log: Arc<dyn EventLog>,
     events: u64,
@@ -285,15 +297,8 @@ async fn read_then_fold(
     assert_eq!(read, events, "the bare read saw every event");
 
     let before = rss_bytes();
-    let board = Arc::new(Mutex::new(StatusBoard::new()));
-    let started = now();
-    let folded = Projector::new(log.clone(), board.clone())
-        .catch_up()
-        .await
-        .expect("catch up");
-    let replay_s = started.elapsed().as_secs_f64();
+    let (board, replay_s) = full_fold(log.clone(), events).await;
     let after = rss_bytes();
-    assert_eq!(folded, events, "start-up folded every event");
     // The bare read again, after the fold: the best of the two brackets
     // the fold (the first read also warms caches).
     let started = now();
@@ -691,14 +696,7 @@ async fn million(target: Target, devices: u64) -> Million {
     let events = fill(log.clone(), devices, MILLION_EVENTS_PER_DEVICE).await;
     let fill_s = started.elapsed().as_secs_f64();
     assert_eq!(events, devices * MILLION_EVENTS_PER_DEVICE);
-    let board = Arc::new(Mutex::new(StatusBoard::new()));
-    let started = now();
-    let folded = Projector::new(log.clone(), board.clone())
-        .catch_up()
-        .await
-        .expect("catch up");
-    let replay_s = started.elapsed().as_secs_f64();
-    assert_eq!(folded, events);
+    let (board, replay_s) = full_fold(log.clone(), events).await;
     let cp = from_checkpoint(log, board, &target, devices, MILLION_EVENTS_PER_DEVICE).await;
     Million {
         backend: target.backend(),

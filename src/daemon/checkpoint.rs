@@ -38,17 +38,7 @@ pub struct Restored {
 pub async fn newest(log: &dyn EventLog) -> Option<(Restored, StatusBoard)> {
     let store = log.checkpoints()?;
     let log_id = store.log_id();
-    let wanted = Wanted {
-        rules: RULES_VERSION,
-        format: CHECKPOINT_FORMAT,
-        log: &log_id,
-        at_most: GlobalSeq::MAX,
-    };
-    let decode = |meta: &CheckpointMeta, body: &[u8]| {
-        StatusBoard::from_checkpoint_body(body, meta.rules, meta.position)
-            .map_err(|e| e.to_string())
-    };
-    let usable = match newest_usable(store.as_ref(), wanted, decode).await {
+    let usable = match newest_usable(store.as_ref(), wanted(&log_id), decode).await {
         Ok(u) => u?,
         Err(e) => {
             tracing::warn!(store = %store.describe(), error = %e, "the checkpoints cannot be listed; folding the log from the start");
@@ -62,6 +52,21 @@ pub async fn newest(log: &dyn EventLog) -> Option<(Restored, StatusBoard)> {
         skipped: usable.skipped,
     };
     Some((restored, usable.state))
+}
+
+/// What this release can start from: its rules, its board format, this log.
+pub fn wanted(log_id: &str) -> Wanted<'_> {
+    Wanted {
+        rules: RULES_VERSION,
+        format: CHECKPOINT_FORMAT,
+        log: log_id,
+        at_most: GlobalSeq::MAX,
+    }
+}
+
+/// A checkpoint body as the board it holds.
+pub fn decode(meta: &CheckpointMeta, body: &[u8]) -> Result<StatusBoard, String> {
+    StatusBoard::from_checkpoint_body(body, meta.rules, meta.position).map_err(|e| e.to_string())
 }
 
 /// Take up the newest usable checkpoint into `board` and `runner`, before

@@ -20,11 +20,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use crate::domain::{RULES_VERSION, Timestamp, compaction};
+use super::checkpoint;
+use crate::domain::{Timestamp, compaction};
 use crate::effects::runner::{Clock, Runner};
-use crate::projections::status::{CHECKPOINT_FORMAT, StatusBoard};
+use crate::projections::status::StatusBoard;
 use crate::store::archive::Archive;
-use crate::store::checkpoint::CheckpointMeta;
+use crate::store::checkpoint::{CheckpointMeta, oldest_usable};
 use crate::store::{EventLog, StoreError};
 
 /// What one pass did.
@@ -45,21 +46,13 @@ async fn base(log: &dyn EventLog) -> Result<Option<(CheckpointMeta, StatusBoard)
         return Ok(None);
     };
     let log_id = store.log_id();
-    for meta in store.list().await?.into_iter().rev() {
-        if (meta.rules, meta.format, meta.log.as_str())
-            != (RULES_VERSION, CHECKPOINT_FORMAT, &log_id)
-        {
-            continue;
-        }
-        let body = store.load(&meta).await?;
-        if meta.verify(&body).is_err() {
-            continue;
-        }
-        if let Ok(board) = StatusBoard::from_checkpoint_body(&body, meta.rules, meta.position) {
-            return Ok(Some((meta, board)));
-        }
-    }
-    Ok(None)
+    let usable = oldest_usable(
+        store.as_ref(),
+        checkpoint::wanted(&log_id),
+        checkpoint::decode,
+    )
+    .await?;
+    Ok(usable.map(|u| (u.meta, u.state)))
 }
 
 /// The followers that fold the log on their own (notification receivers,
@@ -122,17 +115,13 @@ pub async fn pass(
             continue;
         }
         let (archive, count) = (archive.clone(), old.len() as u64);
-        let written = tokio::task::spawn_blocking(move || archive.append(&old)).await;
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                done.failed.push(format!("device {}: {e}", state.device));
-                continue;
-            }
-            Err(e) => {
-                done.failed.push(format!("device {}: {e}", state.device));
-                continue;
-            }
+        let written = tokio::task::spawn_blocking(move || archive.append(&old))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            done.failed.push(format!("device {}: {e}", state.device));
+            continue;
         }
         done.archived += count;
         match log.compact(&state.device, keep).await {

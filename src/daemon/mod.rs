@@ -529,9 +529,7 @@ fn followers(
         let mut out: Vec<(String, u64)> = status
             .lock()
             .map(|b| {
-                b.summary(crate::domain::Timestamp::ZERO)
-                    .notifications
-                    .iter()
+                b.receivers()
                     .map(|r| (format!("receiver {}", r.name), r.checkpoint))
                     .collect()
             })

@@ -376,6 +376,11 @@ impl StatusBoard {
         self.checkpoint
     }
 
+    /// The notification receivers and how each is doing.
+    pub fn receivers(&self) -> impl Iterator<Item = &ReceiverStatus> {
+        self.receivers.values()
+    }
+
     /// How a notification receiver is doing, shown beside the fleet.
     pub fn set_receiver(&mut self, status: ReceiverStatus) {
         self.receivers.insert(status.name.clone(), status);

@@ -161,8 +161,29 @@ pub async fn newest_usable<T>(
     wanted: Wanted<'_>,
     decode: impl Fn(&CheckpointMeta, &[u8]) -> Result<T, String>,
 ) -> Result<Option<Usable<T>>, StoreError> {
+    first_usable(store, store.list().await?, wanted, decode).await
+}
+
+/// The oldest checkpoint that is `wanted`, whole and decodes: the base
+/// compaction may remove events below.
+pub async fn oldest_usable<T>(
+    store: &dyn CheckpointStore,
+    wanted: Wanted<'_>,
+    decode: impl Fn(&CheckpointMeta, &[u8]) -> Result<T, String>,
+) -> Result<Option<Usable<T>>, StoreError> {
+    let mut all = store.list().await?;
+    all.reverse();
+    first_usable(store, all, wanted, decode).await
+}
+
+async fn first_usable<T>(
+    store: &dyn CheckpointStore,
+    candidates: Vec<CheckpointMeta>,
+    wanted: Wanted<'_>,
+    decode: impl Fn(&CheckpointMeta, &[u8]) -> Result<T, String>,
+) -> Result<Option<Usable<T>>, StoreError> {
     let mut skipped = 0;
-    for meta in store.list().await? {
+    for meta in candidates {
         let refused = match wanted.refuse(&meta) {
             Some(why) => Err(why),
             None => match store.load(&meta).await {
@@ -181,7 +202,7 @@ pub async fn newest_usable<T>(
             Err(why) => {
                 skipped += 1;
                 tracing::warn!(checkpoint = %meta.name, position = meta.position, store = %store.describe(), reason = %why,
-                    "a checkpoint was skipped; an older one or the log's start is used");
+                    "a checkpoint was skipped; another one or the log's start is used");
             }
         }
     }

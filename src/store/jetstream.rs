@@ -817,29 +817,25 @@ fn subject_covers(pattern: &str, target: &str) -> bool {
 impl JetStreamLog {
     async fn compact_inner(&self, device: &DeviceId, keep_from: u64) -> Result<u64, StoreError> {
         let subject = format!("{}.*.{device}", self.inner.prefix);
-        let mut history = self.read(subject.clone(), 1, true);
-        let mut below = 0u64;
-        let mut first_kept = None;
-        let mut last = None;
-        while let Some(item) = history.next().await {
+        // (stream sequence, device sequence) of each event, oldest first.
+        let mut history = Vec::new();
+        let mut events = self.read(subject.clone(), 1, true);
+        while let Some(item) = events.next().await {
             let (global, env) = item?;
-            if env.seq >= keep_from {
-                first_kept = Some(global);
-                break;
-            }
-            below += 1;
-            last = Some(global);
+            history.push((global, env.seq));
         }
-        // Nothing at or past `keep_from`: the last event stays.
-        let Some(first_kept) = first_kept.or(last) else {
+        // The first kept event: the first at `keep_from`, else the last.
+        let Some(kept) = history
+            .iter()
+            .position(|&(_, seq)| seq >= keep_from)
+            .or(history.len().checked_sub(1))
+        else {
             return Ok(0);
         };
-        if first_kept == last.unwrap_or(0) {
-            below -= 1;
-        }
-        if below == 0 {
+        if kept == 0 {
             return Ok(0);
         }
+        let first_kept = history[kept].0;
         let purged = self
             .inner
             .stream
