@@ -93,6 +93,10 @@ pub struct Checkpointer {
     settings: HistoryConfig,
     /// The position of the newest checkpoint written (or taken up).
     written: watch::Sender<GlobalSeq>,
+    /// One write at a time: the shutdown's write waits for a periodic one
+    /// under way (and then finds nothing new to write) rather than storing
+    /// the same checkpoint beside it.
+    writing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Checkpointer {
@@ -112,6 +116,7 @@ impl Checkpointer {
             clock,
             settings,
             written: watch::channel(from).0,
+            writing: Arc::default(),
         })
     }
 
@@ -122,6 +127,7 @@ impl Checkpointer {
 
     /// Write one now if the board moved since the last one.
     pub async fn write(&self) -> Option<CheckpointMeta> {
+        let _one = self.writing.lock().await;
         let last = *self.written.borrow();
         let board = self.board.clone();
         let started = self.clock.now();

@@ -73,15 +73,57 @@ impl JetStreamCheckpoints {
         Ok(())
     }
 
-    async fn list_inner(&self) -> Result<Vec<CheckpointMeta>, StoreError> {
-        let store = self.open().await?;
-        let mut objects = store
-            .list()
+    /// Every object's info, read one subject at a time: the stream's
+    /// subjects, then the last message of each. Not the object store's own
+    /// list: its end is the pending count of a push consumer, and an object
+    /// written or removed while it runs (a shutdown's checkpoint and the
+    /// pruning behind it) can leave it waiting forever (async-nats 0.51 on
+    /// nats-server 2.9, seen in CI).
+    async fn infos(&self) -> Result<Vec<object_store::ObjectInfo>, StoreError> {
+        self.open().await?;
+        let stream = self
+            .js
+            .get_stream_no_info(format!("OBJ_{}", self.bucket))
             .await
             .map_err(|e| self.failed("cannot list", e))?;
+        let mut subjects = stream
+            .info_with_subjects(format!("$O.{}.M.>", self.bucket))
+            .await
+            .map_err(|e| self.failed("cannot list", e))?;
+        let mut names = Vec::new();
+        while let Some(subject) = subjects.next().await {
+            names.push(subject.map_err(|e| self.failed("cannot list", e))?.0);
+        }
+        let mut infos = Vec::with_capacity(names.len());
+        for subject in names {
+            let message = match stream.get_last_raw_message_by_subject(&subject).await {
+                Ok(m) => m,
+                // Removed since the subjects were read.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        jetstream::stream::LastRawMessageErrorKind::NoMessageFound
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(self.failed("cannot list", e)),
+            };
+            match serde_json::from_slice::<object_store::ObjectInfo>(&message.payload) {
+                Ok(info) if info.deleted => {}
+                Ok(info) => infos.push(info),
+                Err(e) => {
+                    tracing::warn!(bucket = %self.bucket, subject = %subject, sequence = message.sequence, error = %e,
+                    "an object's info does not decode; it is left out")
+                }
+            }
+        }
+        Ok(infos)
+    }
+
+    async fn list_inner(&self) -> Result<Vec<CheckpointMeta>, StoreError> {
         let mut all = Vec::new();
-        while let Some(info) = objects.next().await {
-            let info = info.map_err(|e| self.failed("cannot list", e))?;
+        for info in self.infos().await? {
             let meta = info
                 .description
                 .as_deref()
