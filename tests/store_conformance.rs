@@ -405,6 +405,53 @@ async fn restart_loses_nothing(mut b: Backend) {
     ));
 }
 
+/// Reads that began before a compaction end, at the log's end as it was,
+/// though events they counted on were removed while they read: a replay
+/// of the whole log and a device's history (with another device's event
+/// after its last).
+async fn a_read_across_a_compaction_ends(b: Backend) {
+    const EVENTS: u64 = 20_000;
+    let log = &*b.log;
+    let a = device("router-a");
+    for start in (1..=EVENTS).step_by(1000) {
+        let batch = (start..start + 1000)
+            .map(|s| env("router-a", s, "n1"))
+            .collect();
+        log.append(&a, start - 1, batch).await.unwrap();
+    }
+    log.append(&device("router-b"), 0, vec![env("router-b", 1, "n1")])
+        .await
+        .unwrap();
+    let mut replay = log.replay(0).map(|item| item.unwrap().1);
+    let mut history = log.device_history(&a).map(|item| item.unwrap());
+    assert_eq!(replay.next().await.unwrap().seq, 1);
+    assert_eq!(history.next().await.unwrap().seq, 1);
+    let removed = log.compact(&a, EVENTS - 10).await.unwrap();
+    assert_eq!(removed, EVENTS - 11);
+    let rest = |stream: futures::stream::BoxStream<'static, Envelope>| async move {
+        tokio::time::timeout(Duration::from_secs(60), stream.collect::<Vec<_>>())
+            .await
+            .expect("the read ends though events were removed under it")
+    };
+    let replayed = rest(replay.boxed()).await;
+    let last = replayed.last().unwrap();
+    assert_eq!((last.device.as_str(), last.seq), ("router-b", 1));
+    let of_a: Vec<u64> = replayed
+        .iter()
+        .filter(|e| e.device == a)
+        .map(|e| e.seq)
+        .collect();
+    assert!(of_a.windows(2).all(|w| w[0] < w[1]), "in order");
+    assert_eq!(of_a.last(), Some(&EVENTS), "up to the last event");
+    let told = rest(history.boxed()).await;
+    assert_eq!(told.last().unwrap().seq, EVENTS);
+    assert_eq!(
+        replay_all(log, 0).await.len(),
+        12,
+        "what the compaction left"
+    );
+}
+
 macro_rules! conformance {
     ($check:ident: $($backend:ident),+) => {
         mod $check {
@@ -425,6 +472,7 @@ conformance!(replay_order: memory, embedded, jetstream);
 conformance!(one_device_among_many: memory, embedded, jetstream);
 conformance!(tail_without_gaps: memory, embedded, jetstream);
 conformance!(restart_loses_nothing: embedded, jetstream);
+conformance!(a_read_across_a_compaction_ends: embedded, jetstream);
 
 // === bad input and bad set-ups ===
 

@@ -528,6 +528,27 @@ impl JetStreamLog {
                     "cannot read {filter} from the stream: {e}"
                 )))
             };
+            // A bounded read ends at the last message matching the filter
+            // as it is now (events purged by a compaction meanwhile are
+            // never delivered, and nats-server 2.9 does not lower the
+            // pending counts for them: counting alone would wait forever).
+            let end = if bounded {
+                match log
+                    .inner
+                    .stream
+                    .get_last_raw_message_by_subject(&filter)
+                    .await
+                {
+                    Ok(m) => m.sequence,
+                    Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => 0,
+                    Err(e) => {
+                        let _ = tx.send(cannot_read(&e)).await;
+                        return;
+                    }
+                }
+            } else {
+                GlobalSeq::MAX
+            };
             let consumer = match log
                 .inner
                 .stream
@@ -565,12 +586,15 @@ impl JetStreamLog {
                     // Nobody reads any more (a dropped tail): stop the consumer.
                     () = tx.closed() => return,
                 };
-                // A failed read ends the stream (the contract).
-                let failed = msgs.iter().position(Result::is_err);
-                if let Some(at) = failed {
+                // A failed read ends the stream (the contract), and so
+                // does a bounded read's last message.
+                let last = msgs
+                    .iter()
+                    .position(|m| m.is_err() || (bounded && is_last(m, end)));
+                if let Some(at) = last {
                     msgs.truncate(at + 1);
                 }
-                if tx.send(Chunk::Messages(msgs)).await.is_err() || failed.is_some() {
+                if tx.send(Chunk::Messages(msgs)).await.is_err() || last.is_some() {
                     return;
                 }
             }
@@ -584,6 +608,16 @@ impl JetStreamLog {
         }
         .boxed()
     }
+}
+
+/// The message a bounded read ends with: the last matching one as the read
+/// began (`end`) or later, or one the server says nothing follows. A
+/// message without its position is no end.
+fn is_last(item: &Result<jetstream::Message, OrderedError>, end: GlobalSeq) -> bool {
+    let Ok(message) = item else { return false };
+    message
+        .info()
+        .is_ok_and(|info| info.pending == 0 || info.stream_sequence >= end)
 }
 
 /// The caller's side of [`JetStreamLog::read`]: decodes each message as it
