@@ -217,13 +217,13 @@ fn restore(head: Head, rows: Vec<Row>) -> StatusBoard {
         let device = state.device.clone();
         board.devices.insert(
             device,
-            Folded {
+            Box::new(Folded {
                 state,
                 enrolled_at: row.enrolled_at,
                 events: row.events,
                 out_of_date: row.out_of_date,
                 stored_apart: row.stored_apart.map(Box::new),
-            },
+            }),
         );
     }
     board.coverage = Coverage::restore(head.coverage, head.next_sample, ends);

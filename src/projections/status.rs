@@ -163,7 +163,10 @@ const PROBLEMS_KEPT: usize = 20;
 /// The status projection.
 #[derive(Debug, Clone, Default)]
 pub struct StatusBoard {
-    devices: BTreeMap<DeviceId, Folded>,
+    /// Boxed: a map's nodes hold a pointer rather than the whole fold, so
+    /// half-full nodes (devices enrolled in id order) waste 8 bytes a
+    /// slot, not 288 (at a million devices, the difference is ~250 MB).
+    devices: BTreeMap<DeviceId, Box<Folded>>,
     phases: [usize; PhaseKind::ALL.len()],
     /// Finished attempts by `mikrotik_config_backup_total` status.
     finished: BTreeMap<&'static str, u64>,
@@ -239,13 +242,13 @@ impl StatusBoard {
             std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::btree_map::Entry::Vacant(v) => {
                 self.labels.count(&env.tenant, &[], 1);
-                v.insert(Folded {
+                v.insert(Box::new(Folded {
                     state: DeviceState::new(env.device.clone(), env.tenant.clone()),
                     enrolled_at: None,
                     events: 0,
                     out_of_date: None,
                     stored_apart: None,
-                })
+                }))
             }
         };
         let expected = folded.state.seq + 1;
@@ -447,12 +450,12 @@ impl StatusBoard {
     }
 
     pub fn get(&self, device: &DeviceId) -> Option<DeviceStatus> {
-        self.devices.get(device).map(row)
+        self.devices.get(device).map(|f| row(f))
     }
 
     /// Every device, in id order.
     pub fn rows(&self) -> impl Iterator<Item = DeviceStatus> + '_ {
-        self.devices.values().map(row)
+        self.devices.values().map(|f| row(f))
     }
 
     /// Whether a device has gone two intervals without a success at `now`.
