@@ -65,33 +65,28 @@
 //! on the embedded log only, as a smoke test (the checkpoint path and its
 //! child process included). Prints markdown tables, then one JSON line.
 
-use std::path::PathBuf;
+#[path = "common/logs.rs"]
+mod logs;
+#[path = "common/startup_report.rs"]
+mod report;
+
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use async_nats::jetstream;
 use confkeep::daemon::checkpoint::{Checkpointer, newest};
 use confkeep::domain::fleet::Fleet;
-use confkeep::domain::{DeviceId, RULES_VERSION, TenantId, Timestamp};
+use confkeep::domain::{RULES_VERSION, Timestamp};
 use confkeep::effects::config::HistoryConfig;
 use confkeep::effects::runner::SystemClock;
 use confkeep::projections::projector::Projector;
 use confkeep::projections::status::StatusBoard;
+use confkeep::store::EventLog;
 use confkeep::store::fold::sample_history;
-use confkeep::store::{EmbeddedLog, EventLog, JetStreamConfig, JetStreamLog};
 use futures::StreamExt;
+use logs::*;
+use report::*;
 use serde::{Deserialize, Serialize};
 
-/// Events per `append` call while filling.
-const BATCH: usize = 500;
-/// Devices appended at once while filling (lets appends share commits).
-const WINDOW: usize = 256;
-/// Tenants the devices are spread over.
-const TENANTS: u64 = 10;
-/// Eight events per device per day, for a year.
-const EVENTS_PER_DEVICE_YEAR: f64 = 8.0 * 365.0;
-const T0: u64 = 1_700_000_000_000;
 /// The tail appended after the checkpoint: one event each for this many
 /// devices (at most half the fleet). Half the default
 /// `checkpoint_every_events` (100 000): the average tail a start finds.
@@ -101,10 +96,6 @@ const TAIL: u64 = 50_000;
 const MILLION_EVENTS_PER_DEVICE: u64 = 3;
 /// The child's environment: which log to restore from.
 const RESTORE: &str = "STARTUP_RESTORE";
-
-fn now() -> std::time::Instant {
-    std::time::Instant::now()
-}
 
 /// What one log size on one backend measured.
 struct Run {
@@ -182,65 +173,6 @@ struct Ready {
     devices: u64,
 }
 
-/// "1m", "5m", "20k": how a size appears in the JSON keys.
-fn label(events: u64) -> String {
-    if events >= 1_000_000 && events.is_multiple_of(1_000_000) {
-        format!("{}m", events / 1_000_000)
-    } else if events >= 1_000 && events.is_multiple_of(1_000) {
-        format!("{}k", events / 1_000)
-    } else {
-        events.to_string()
-    }
-}
-
-/// One `kB` field of `/proc/self/status`, in bytes (0 elsewhere).
-fn proc_status_bytes(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
-/// This process's resident memory.
-fn rss_bytes() -> u64 {
-    proc_status_bytes("VmRSS:")
-}
-
-fn device_of(d: u64) -> (DeviceId, TenantId) {
-    (
-        DeviceId::parse(&format!("rb-{d:06}")).unwrap(),
-        TenantId::parse(&format!("tenant-{:02}", d % TENANTS)).unwrap(),
-    )
-}
-
-/// Append `per_device` events of sample history for each of `devices`
-/// devices, generated device by device (never the whole log in memory).
-async fn fill(log: Arc<dyn EventLog>, devices: u64, per_device: u64) -> u64 {
-    futures::stream::iter(0..devices)
-        .map(|d| {
-            let log = log.clone();
-            async move {
-                let (device, tenant) = device_of(d);
-                let mut history =
-                    sample_history(&device, &tenant, Timestamp(T0), per_device).into_iter();
-                let mut last = 0;
-                loop {
-                    let batch: Vec<_> = history.by_ref().take(BATCH).collect();
-                    if batch.is_empty() {
-                        break;
-                    }
-                    last = log.append(&device, last, batch).await.expect("append");
-                }
-                last
-            }
-        })
-        .buffer_unordered(WINDOW)
-        .fold(0, |n, last| async move { n + last })
-        .await
-}
-
 /// The next event of each of the first `devices` devices (each has
 /// `per_device` already): the tail after the checkpoint.
 async fn append_tail(log: Arc<dyn EventLog>, devices: u64, per_device: u64) -> u64 {
@@ -263,20 +195,6 @@ async fn append_tail(log: Arc<dyn EventLog>, devices: u64, per_device: u64) -> u
         .buffer_unordered(WINDOW)
         .fold(0, |n, one| async move { n + one })
         .await
-}
-
-/// The bare read, then start-up's full fold, on `log` (just reopened).
-/// Returns the folded board beside the figures.
-/// Start-up today: the whole log folded into a fresh board (seconds).
-async fn full_fold(log: Arc<dyn EventLog>, events: u64) -> (Arc<Mutex<StatusBoard>>, f64) {
-    let board = Arc::new(Mutex::new(StatusBoard::new()));
-    let started = now();
-    let folded = Projector::new(log, board.clone())
-        .catch_up()
-        .await
-        .expect("catch up");
-    assert_eq!(folded, events, "start-up folded every event");
-    (board, started.elapsed().as_secs_f64())
 }
 
 async fn read_then_fold(
@@ -309,47 +227,7 @@ async fn read_then_fold(
     (read_s, replay_s, after, after.saturating_sub(before), board)
 }
 
-/// Where a log is, so that a child process can open it.
-#[derive(Clone)]
-enum Target {
-    Embedded(PathBuf),
-    JetStream {
-        url: String,
-        stream: String,
-        prefix: String,
-    },
-}
-
 impl Target {
-    fn backend(&self) -> &'static str {
-        match self {
-            Target::Embedded(_) => "embedded",
-            Target::JetStream { .. } => "jetstream",
-        }
-    }
-
-    fn jetstream_config(url: &str, stream: &str, prefix: &str) -> JetStreamConfig {
-        let mut cfg = JetStreamConfig::new(url);
-        cfg.stream = stream.to_owned();
-        cfg.subject_prefix = prefix.to_owned();
-        cfg
-    }
-
-    async fn open(&self) -> Arc<dyn EventLog> {
-        match self {
-            Target::Embedded(dir) => Arc::new(EmbeddedLog::open_dir(dir).unwrap()),
-            Target::JetStream {
-                url,
-                stream,
-                prefix,
-            } => Arc::new(
-                JetStreamLog::open(&Target::jetstream_config(url, stream, prefix))
-                    .await
-                    .unwrap(),
-            ),
-        }
-    }
-
     /// The child's environment for this log.
     fn env(&self) -> Vec<(&'static str, String)> {
         match self {
@@ -605,26 +483,6 @@ fn jetstream_target(url: &str, run_id: &str, size: &str) -> Target {
     }
 }
 
-async fn jetstream_context(url: &str) -> jetstream::Context {
-    let client = async_nats::ConnectOptions::new()
-        .connection_timeout(Duration::from_secs(5))
-        .connect(url)
-        .await
-        .expect("NATS_URL must point at a nats-server with JetStream");
-    jetstream::new(client)
-}
-
-/// Remove the stream and its checkpoint bucket.
-async fn jetstream_cleanup(js: &jetstream::Context, target: &Target) {
-    if let Target::JetStream { stream, .. } = target {
-        js.delete_stream(stream).await.unwrap();
-        // Absent if no checkpoint was written (a failed run).
-        let _ = js
-            .delete_object_store(format!("{stream}_CHECKPOINTS"))
-            .await;
-    }
-}
-
 async fn jetstream_run(url: &str, run_id: &str, devices: u64, per_device: u64) -> Run {
     let target = jetstream_target(url, run_id, &label(devices * per_device));
     let Target::JetStream { stream, .. } = &target else {
@@ -706,209 +564,6 @@ async fn million(target: Target, devices: u64) -> Million {
         replay_s,
         cp,
     }
-}
-
-fn mb(bytes: u64) -> f64 {
-    bytes as f64 / 1e6
-}
-
-fn row(r: &Run) -> String {
-    format!(
-        "| {} | {} | {} | {:.1} | {:.0} | {:.3} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
-        r.backend,
-        r.events,
-        r.devices,
-        r.fill_s,
-        r.events as f64 / r.fill_s,
-        r.open_s,
-        r.read_s,
-        r.read_rate(),
-        r.replay_s,
-        r.replay_rate(),
-        r.ratio(),
-        r.bytes_per_event(),
-        r.disk_bytes_per_event(),
-        r.bytes_per_device_year(),
-        mb(r.rss_after),
-        r.rss_after as f64 / r.devices as f64,
-        r.rss_growth as f64 / r.devices as f64,
-    )
-}
-
-const CHECKPOINT_HEADER: &str = "| backend | events | devices | checkpoint write s | encode (board locked) s \
-     | checkpoint MB | checkpoint B/device | tail events | tail append s | child open s \
-     | newest s (load, verify, decode) | fleet restore s | tail: board done s | tail: fleet done s \
-     | ready from checkpoint s | full replay s | checkpoint ratio | child RSS before MB \
-     | RSS ready MB | RSS ready growth/device B | child peak RSS MB |";
-
-fn checkpoint_row(
-    backend: &str,
-    events: u64,
-    devices: u64,
-    replay_s: f64,
-    cp: &FromCheckpoint,
-) -> String {
-    let r = &cp.ready;
-    format!(
-        "| {backend} | {events} | {devices} | {:.2} | {:.2} | {:.1} | {:.0} | {} | {:.1} | {:.3} | {:.2} | {:.2} | {:.3} | {:.3} | {:.2} | {:.2} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} |",
-        cp.write_s,
-        cp.encode_s,
-        mb(cp.bytes),
-        cp.bytes as f64 / devices as f64,
-        cp.tail_events,
-        cp.tail_append_s,
-        r.open_s,
-        r.newest_s,
-        r.restore_s,
-        r.board_tail_s,
-        r.fleet_tail_s,
-        r.ready_s,
-        replay_s,
-        replay_s / r.ready_s,
-        mb(r.rss_before),
-        mb(r.rss_ready),
-        r.rss_ready.saturating_sub(r.rss_before) as f64 / devices as f64,
-        mb(r.rss_peak),
-    )
-}
-
-fn print_checkpoint_table(rows: impl Iterator<Item = String>) {
-    println!();
-    println!("{CHECKPOINT_HEADER}");
-    println!(
-        "|{}",
-        "---|".repeat(CHECKPOINT_HEADER.matches(" |").count())
-    );
-    for r in rows {
-        println!("{r}");
-    }
-}
-
-type Json = serde_json::Map<String, serde_json::Value>;
-
-/// The JSON keys of one backend's runs (`prefix` "" for embedded, as the
-/// headline figures, "jetstream_" for JetStream).
-fn keys(out: &mut Json, runs: &[&Run], prefix: &str) {
-    let Some(largest) = runs.iter().max_by_key(|r| r.events) else {
-        return;
-    };
-    for r in runs {
-        let size = label(r.events);
-        out.insert(format!("{prefix}replay_{size}_s"), r.replay_s.into());
-        out.insert(format!("{prefix}read_{size}_s"), r.read_s.into());
-        out.insert(format!("{prefix}fill_{size}_s"), r.fill_s.into());
-        out.insert(
-            format!("{prefix}checkpoint_ready_{size}_s"),
-            r.cp.ready.ready_s.into(),
-        );
-        out.insert(
-            format!("{prefix}checkpoint_write_{size}_s"),
-            r.cp.write_s.into(),
-        );
-        out.insert(
-            format!("{prefix}checkpoint_ratio_{size}"),
-            r.checkpoint_ratio().into(),
-        );
-    }
-    out.insert(
-        format!("{prefix}replay_events_per_s"),
-        largest.replay_rate().into(),
-    );
-    out.insert(
-        format!("{prefix}read_events_per_s"),
-        largest.read_rate().into(),
-    );
-    out.insert(format!("{prefix}replay_ratio"), largest.ratio().into());
-    let store = if prefix.is_empty() { "redb_" } else { prefix };
-    out.insert(
-        format!("{store}bytes_per_event"),
-        largest.bytes_per_event().into(),
-    );
-    out.insert(
-        format!("{store}disk_bytes_per_event"),
-        largest.disk_bytes_per_event().into(),
-    );
-    out.insert(
-        format!("{store}bytes_per_device_year"),
-        largest.bytes_per_device_year().into(),
-    );
-    out.insert(
-        format!("{prefix}rss_bytes_per_device"),
-        (largest.rss_after as f64 / largest.devices as f64).into(),
-    );
-    out.insert(
-        format!("{prefix}rss_growth_bytes_per_device"),
-        (largest.rss_growth as f64 / largest.devices as f64).into(),
-    );
-    let cp = &largest.cp;
-    out.insert(
-        format!("{prefix}checkpoint_ratio"),
-        largest.checkpoint_ratio().into(),
-    );
-    out.insert(format!("{prefix}checkpoint_bytes"), cp.bytes.into());
-    out.insert(
-        format!("{prefix}checkpoint_bytes_per_device"),
-        (cp.bytes as f64 / largest.devices as f64).into(),
-    );
-    out.insert(format!("{prefix}checkpoint_encode_s"), cp.encode_s.into());
-    out.insert(
-        format!("{prefix}checkpoint_tail_events"),
-        cp.tail_events.into(),
-    );
-    out.insert(
-        format!("{prefix}checkpoint_newest_s"),
-        cp.ready.newest_s.into(),
-    );
-    out.insert(
-        format!("{prefix}checkpoint_rss_bytes"),
-        cp.ready.rss_ready.into(),
-    );
-    out.insert(
-        format!("{prefix}checkpoint_peak_rss_bytes"),
-        cp.ready.rss_peak.into(),
-    );
-}
-
-fn million_keys(out: &mut Json, m: &Million) {
-    let prefix = if m.backend == "embedded" {
-        ""
-    } else {
-        "jetstream_"
-    };
-    let r = &m.cp.ready;
-    let mut put = |k: &str, v: serde_json::Value| {
-        out.insert(format!("{prefix}million_{k}"), v);
-    };
-    put("devices", m.devices.into());
-    put("events", m.events.into());
-    put("fill_s", m.fill_s.into());
-    put("replay_s", m.replay_s.into());
-    put("write_s", m.cp.write_s.into());
-    put("encode_s", m.cp.encode_s.into());
-    put("checkpoint_bytes", m.cp.bytes.into());
-    put("tail_events", m.cp.tail_events.into());
-    put("newest_s", r.newest_s.into());
-    put("ready_s", r.ready_s.into());
-    put("rss_bytes", r.rss_ready.into());
-    put("peak_rss_bytes", r.rss_peak.into());
-    put("ratio", m.ratio().into());
-    put("within_targets", m.within_targets().into());
-}
-
-/// "1m 0.52 s (full 2.3 s, ×4.4) → 5m …": the ready-from-checkpoint curve.
-fn curve(runs: &[&Run]) -> String {
-    runs.iter()
-        .map(|r| {
-            format!(
-                "{} {:.2} s (full replay {:.2} s, ×{:.1})",
-                label(r.events),
-                r.cp.ready.ready_s,
-                r.replay_s,
-                r.checkpoint_ratio()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" → ")
 }
 
 fn main() {

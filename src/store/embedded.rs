@@ -683,6 +683,7 @@ mod checkpoints;
 #[path = "embedded_compact.rs"]
 mod compact;
 pub use checkpoints::EmbeddedCheckpoints;
+pub use compact::FileUse;
 
 impl EventLog for EmbeddedLog {
     fn compact<'a>(

@@ -50,3 +50,43 @@ pub(super) fn compact(
         storage(path, &format!("cannot compact device {device}"), e)
     })
 }
+
+/// What the log's file holds. redb reuses the pages a compaction frees:
+/// the file does not shrink, it stops growing once compaction keeps pace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileUse {
+    /// The file's length.
+    pub file_bytes: u64,
+    /// Pages in use (data and redb's own metadata).
+    pub allocated_bytes: u64,
+    /// What the tables store (keys and values).
+    pub stored_bytes: u64,
+}
+
+impl super::EmbeddedLog {
+    /// What the file holds now (a write transaction, given up at once: it
+    /// waits for an append under way).
+    pub fn file_use(&self) -> Result<FileUse, StoreError> {
+        let shared = &self.inner.shared;
+        let path = &shared.path;
+        let db = shared.db()?;
+        let stats = db
+            .begin_write()
+            .and_then(|tx| {
+                let stats = tx.stats();
+                tx.abort()?;
+                Ok(stats)
+            })
+            .map_err(redb::Error::from)
+            .and_then(|s| s.map_err(redb::Error::from))
+            .map_err(|e| storage(path, "cannot read the file's statistics", e))?;
+        let file_bytes = std::fs::metadata(path)
+            .map_err(|e| storage(path, "cannot read the file's size", e))?
+            .len();
+        Ok(FileUse {
+            file_bytes,
+            allocated_bytes: stats.allocated_pages() * stats.page_size() as u64,
+            stored_bytes: stats.stored_bytes() + stats.metadata_bytes(),
+        })
+    }
+}
