@@ -19,6 +19,7 @@ pub mod fleet;
 pub mod health;
 pub mod machine;
 pub mod normalize;
+pub mod ownership;
 pub mod policy;
 pub mod policy_rules;
 pub mod retention;
