@@ -107,8 +107,14 @@ async fn the_tables_match_the_board_after_a_restart_mid_stream() {
         lagging, 0,
         "every row written from the fold at the checkpoint"
     );
+    // Compaction waits on what the tables hold: reported from the open on.
+    let (tx, written) = tokio::sync::watch::channel(0);
+    second.report_to(tx);
+    assert_eq!(*written.borrow(), 333);
     let rest = second.catch_up(None).await.unwrap();
     assert_eq!(rest as i64, events - 333);
+    assert_eq!(*written.borrow(), second.checkpoint());
+    assert_eq!(second.checkpoint() as i64, events, "every write reported");
 
     let expected: Vec<_> = board
         .rows()

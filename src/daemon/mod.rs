@@ -450,11 +450,15 @@ pub async fn start_with_vault(
         ));
     }
 
+    // Where the SQL read model is: 0 until it first opens, so compaction
+    // waits for it (it never removes what the tables lack).
+    let (model_tx, model_written) = tokio::sync::watch::channel(0);
     if let Some(rm) = &config.read_model {
         tokio::spawn(read_model(
             rm.url.clone(),
             log.clone(),
             archive.clone(),
+            model_tx,
             stop.subscribe(),
         ));
     }
@@ -476,7 +480,11 @@ pub async fn start_with_vault(
             days,
             Duration::from_secs(config.history.compact_every_secs.max(1)),
             clock.clone(),
-            followers(&status, config.git.is_some().then(|| git_written.clone())),
+            followers(
+                &status,
+                config.git.is_some().then(|| git_written.clone()),
+                config.read_model.is_some().then_some(model_written),
+            ),
             stop.subscribe(),
         ));
     }
@@ -519,10 +527,12 @@ pub async fn start_with_vault(
     })
 }
 
-/// Where the notification receivers and the git repository are in the log.
+/// Where the notification receivers, the git repository and the SQL read
+/// model are in the log.
 fn followers(
     status: &Arc<Mutex<StatusBoard>>,
     git: Option<tokio::sync::watch::Receiver<u64>>,
+    read_model: Option<tokio::sync::watch::Receiver<u64>>,
 ) -> compaction::Followers {
     let status = status.clone();
     Arc::new(move || {
@@ -537,6 +547,9 @@ fn followers(
         if let Some(g) = &git {
             out.push(("the git repository".into(), *g.borrow()));
         }
+        if let Some(m) = &read_model {
+            out.push(("the SQL read model".into(), *m.borrow()));
+        }
         out
     })
 }
@@ -549,6 +562,7 @@ async fn read_model(
     url: String,
     log: Arc<dyn EventLog>,
     archive: crate::store::archive::Archive,
+    written: tokio::sync::watch::Sender<u64>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     use crate::projections::sql::ReadModel;
@@ -561,6 +575,7 @@ async fn read_model(
                 .connect(&url)
                 .await?;
             let mut model = ReadModel::open_after(pool, log.clone(), Some(&archive)).await?;
+            model.report_to(written.clone());
             let caught = model.catch_up(None).await?;
             tracing::info!(database = %shown, events = caught, checkpoint = model.checkpoint(), "SQL read model caught up");
             model

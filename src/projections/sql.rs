@@ -54,6 +54,9 @@ pub struct ReadModel {
     touched: BTreeSet<DeviceId>,
     /// Events folded since status rows were last written.
     since_rows: u64,
+    /// Where the tables are, for whoever waits on them (compaction
+    /// removes nothing the read model has not written).
+    written: tokio::sync::watch::Sender<GlobalSeq>,
 }
 
 /// Status rows are written when the log is caught up (a batch that is not
@@ -122,12 +125,24 @@ impl ReadModel {
             at,
             touched: BTreeSet::new(),
             since_rows: 0,
+            written: tokio::sync::watch::channel(at).0,
         })
     }
 
     /// The log position written so far.
     pub fn checkpoint(&self) -> GlobalSeq {
         self.at
+    }
+
+    /// Say every position written to `to` from now on (and this one now).
+    pub fn report_to(&mut self, to: tokio::sync::watch::Sender<GlobalSeq>) {
+        to.send_replace(self.at);
+        self.written = to;
+    }
+
+    fn advance(&mut self, at: GlobalSeq) {
+        self.at = at;
+        self.written.send_replace(at);
     }
 
     /// Write the log from the checkpoint to its end as it is now, at most
@@ -176,12 +191,12 @@ impl ReadModel {
                 continue;
             };
             if let Some(previous) = writing.take() {
-                self.at = finished(previous).await?;
+                self.advance(finished(previous).await?);
             }
             writing = Some(tokio::spawn(store(self.pool.clone(), prepared)));
         }
         if let Some(previous) = writing.take() {
-            self.at = finished(previous).await?;
+            self.advance(finished(previous).await?);
         }
         if !self.touched.is_empty() {
             let rows = self.rows_waiting();
