@@ -78,6 +78,9 @@ struct Measured {
     /// reads the history again, then removes), on the full log.
     history_ms: f64,
     compact_one_ms: f64,
+    /// The next day's pass, per device.
+    day_pass_ms: f64,
+    day_events: u64,
 }
 
 impl Measured {
@@ -179,6 +182,26 @@ where
     .expect("the compaction pass");
     let compact_s = started.elapsed().as_secs_f64();
     assert!(done.failed.is_empty(), "{:?}", done.failed);
+    // The steady state: a day later, each device has a day of events
+    // more to archive (the first pass did a year's at once).
+    let started = now();
+    let next_day = pass(
+        log.as_ref(),
+        &archive,
+        keep_days,
+        Timestamp(end.0 + 86_400_000),
+        &[],
+        &mut OldestLive::new(),
+    )
+    .await
+    .expect("the next day's pass");
+    let day_pass_ms = started.elapsed().as_secs_f64() * 1000.0 / devices as f64;
+    assert!(next_day.failed.is_empty(), "{:?}", next_day.failed);
+    let done = confkeep::daemon::compaction::Compacted {
+        archived: done.archived + next_day.archived,
+        removed: done.removed + next_day.removed,
+        ..done
+    };
     assert_eq!(done.archived, done.removed, "whatever was archived went");
     let left = log.replay(0).count().await as u64;
     assert_eq!(
@@ -204,6 +227,8 @@ where
         compact_s,
         history_ms,
         compact_one_ms,
+        day_pass_ms,
+        day_events: next_day.removed,
     }
 }
 
@@ -294,12 +319,12 @@ fn print(all: &[Measured], keep_days: u64) {
         "| backend | devices | events | days | bare JSON B/device-year | live before B/device-year | \
          file before B/device-year | live after ({keep_days} d) B/device | file after B/device | \
          archive B/device-year | archived events | compaction s | compaction events/s | \
-         history read ms/device | compaction ms/device |"
+         history read ms/device | compaction ms/device | next day's pass ms/device | its events |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for m in all {
         println!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.2} | {:.0} | {:.1} | {:.1} |",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.2} | {:.0} | {:.1} | {:.1} | {:.2} | {} |",
             m.backend,
             m.devices,
             m.events,
@@ -315,6 +340,8 @@ fn print(all: &[Measured], keep_days: u64) {
             m.removed as f64 / m.compact_s,
             m.history_ms,
             m.compact_one_ms,
+            m.day_pass_ms,
+            m.day_events,
         );
     }
 }
@@ -343,6 +370,7 @@ fn json(all: &[Measured], keep_days: u64) -> String {
         put("compaction_per_s", m.removed as f64 / m.compact_s);
         put("history_read_ms_per_device", m.history_ms);
         put("compaction_ms_per_device", m.compact_one_ms);
+        put("day_pass_ms_per_device", m.day_pass_ms);
     }
     if let Some(m) = all.first() {
         out.insert(

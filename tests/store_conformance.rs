@@ -452,6 +452,45 @@ async fn a_read_across_a_compaction_ends(b: Backend) {
     );
 }
 
+/// What a compaction pass reads of a device: its events older than the
+/// cut-off and the first one that is not, nothing of another device;
+/// then a compaction keeps the last event whatever it is asked.
+async fn oldest_events_stop_at_the_cutoff(b: Backend) {
+    let log = &*b.log;
+    let a = device("router-a");
+    let batch = (1..=10).map(|s| env("router-a", s, "n1")).collect();
+    log.append(&a, 0, batch).await.unwrap();
+    log.append(&device("router-b"), 0, vec![env("router-b", 1, "n1")])
+        .await
+        .unwrap();
+    let seqs = |events: Vec<Envelope>| events.iter().map(|e| e.seq).collect::<Vec<_>>();
+    // `env` stamps sequence n at T0 + n ms.
+    let cutoff = Timestamp(1_700_000_000_000 + 4);
+    let oldest = log.oldest_events(&a, cutoff).await.unwrap();
+    assert_eq!(seqs(oldest), vec![1, 2, 3, 4]);
+    let all = log.oldest_events(&a, Timestamp(u64::MAX)).await.unwrap();
+    assert_eq!(
+        seqs(all),
+        (1..=10).collect::<Vec<_>>(),
+        "all old: all of them"
+    );
+    let none = log.oldest_events(&device("nobody"), cutoff).await.unwrap();
+    assert!(none.is_empty());
+    if matches!(b.kind, Kind::Memory(_)) {
+        return;
+    }
+    assert_eq!(log.compact(&a, 4).await.unwrap(), 3);
+    assert_eq!(seqs(log.oldest_events(&a, cutoff).await.unwrap()), vec![4]);
+    assert_eq!(log.compact(&a, 99).await.unwrap(), 6, "the last one stays");
+    assert_eq!(seqs(history(log, "router-a").await), vec![10]);
+    assert_eq!(log.compact(&a, 99).await.unwrap(), 0);
+    assert_eq!(
+        history(log, "router-b").await.len(),
+        1,
+        "another device untouched"
+    );
+}
+
 macro_rules! conformance {
     ($check:ident: $($backend:ident),+) => {
         mod $check {
@@ -473,6 +512,7 @@ conformance!(one_device_among_many: memory, embedded, jetstream);
 conformance!(tail_without_gaps: memory, embedded, jetstream);
 conformance!(restart_loses_nothing: embedded, jetstream);
 conformance!(a_read_across_a_compaction_ends: embedded, jetstream);
+conformance!(oldest_events_stop_at_the_cutoff: memory, embedded, jetstream);
 
 // === bad input and bad set-ups ===
 

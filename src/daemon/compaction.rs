@@ -17,7 +17,6 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use futures::StreamExt;
 use tokio::sync::watch;
 
 use super::checkpoint;
@@ -96,15 +95,13 @@ pub async fn pass(
         if oldest.get(&state.device).is_some_and(|at| *at >= cutoff) {
             continue;
         }
-        let history: Vec<_> = log.device_history(&state.device).collect().await;
-        let mut events = Vec::with_capacity(history.len());
-        for item in history {
-            match item {
-                Ok(env) => events.push(env),
-                // Never past a record that cannot be archived.
-                Err(_) => break,
+        let events = match log.oldest_events(&state.device, cutoff).await {
+            Ok(events) => events,
+            Err(e) => {
+                done.failed.push(format!("device {}: {e}", state.device));
+                continue;
             }
-        }
+        };
         let times: Vec<_> = events.iter().map(|e| (e.seq, e.at)).collect();
         let keep = compaction::keep_from(&times, cutoff, state.seq);
         let (old, kept): (Vec<_>, Vec<_>) = events.into_iter().partition(|e| e.seq < keep);

@@ -848,44 +848,8 @@ fn subject_covers(pattern: &str, target: &str) -> bool {
     }
 }
 
-impl JetStreamLog {
-    async fn compact_inner(&self, device: &DeviceId, keep_from: u64) -> Result<u64, StoreError> {
-        let subject = format!("{}.*.{device}", self.inner.prefix);
-        // (stream sequence, device sequence) of each event, oldest first.
-        let mut history = Vec::new();
-        let mut events = self.read(subject.clone(), 1, true);
-        while let Some(item) = events.next().await {
-            let (global, env) = item?;
-            history.push((global, env.seq));
-        }
-        // The first kept event: the first at `keep_from`, else the last.
-        let Some(kept) = history
-            .iter()
-            .position(|&(_, seq)| seq >= keep_from)
-            .or(history.len().checked_sub(1))
-        else {
-            return Ok(0);
-        };
-        if kept == 0 {
-            return Ok(0);
-        }
-        let first_kept = history[kept].0;
-        let purged = self
-            .inner
-            .stream
-            .purge()
-            .filter(subject.clone())
-            .sequence(first_kept)
-            .await
-            .map_err(|e| {
-                StoreError::unavailable(format!(
-                    "stream {}: cannot purge {subject} below sequence {first_kept}: {e}",
-                    self.inner.stream_name
-                ))
-            })?;
-        Ok(purged.purged)
-    }
-}
+#[path = "jetstream_compact.rs"]
+mod compact;
 
 impl EventLog for JetStreamLog {
     fn compact<'a>(
@@ -894,6 +858,14 @@ impl EventLog for JetStreamLog {
         keep_from: u64,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(self.compact_inner(device, keep_from))
+    }
+
+    fn oldest_events<'a>(
+        &'a self,
+        device: &'a DeviceId,
+        cutoff: crate::domain::Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Envelope>, StoreError>> {
+        Box::pin(self.oldest_events_inner(device, cutoff))
     }
 
     fn checkpoints(&self) -> Option<Arc<dyn super::checkpoint::CheckpointStore>> {

@@ -164,6 +164,35 @@ pub trait EventLog: Send + Sync {
         Box::pin(async { Err(StoreError::unavailable("this log cannot be compacted")) })
     }
 
+    /// `device`'s events older than `cutoff`, oldest first, then the first
+    /// one that is not (if any): what a compaction pass decides on, without
+    /// reading the rest. A record that does not decode ends the list (what
+    /// lies past it is never archived nor removed).
+    fn oldest_events<'a>(
+        &'a self,
+        device: &'a DeviceId,
+        cutoff: crate::domain::Timestamp,
+    ) -> BoxFuture<'a, Result<Vec<Envelope>, StoreError>> {
+        Box::pin(async move {
+            let mut history = self.device_history(device);
+            let mut out = Vec::new();
+            while let Some(item) = futures::StreamExt::next(&mut history).await {
+                match item {
+                    Ok(env) => {
+                        let old = env.at < cutoff;
+                        out.push(env);
+                        if !old {
+                            break;
+                        }
+                    }
+                    Err(e @ StoreError::Unavailable { .. }) => return Err(e),
+                    Err(_) => break,
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Where this log keeps checkpoints of what was folded from it; `None`:
     /// it keeps none, and every start folds from the beginning.
     fn checkpoints(&self) -> Option<std::sync::Arc<dyn checkpoint::CheckpointStore>> {
