@@ -17,10 +17,11 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use futures::StreamExt;
 use tokio::sync::watch;
 
 use super::checkpoint;
-use crate::domain::{Timestamp, compaction};
+use crate::domain::{DeviceId, Timestamp, compaction};
 use crate::effects::runner::{Clock, Runner};
 use crate::projections::status::StatusBoard;
 use crate::store::archive::Archive;
@@ -91,48 +92,82 @@ pub async fn pass(
         base: meta.position,
         ..Compacted::default()
     };
-    for state in board.states() {
-        if oldest.get(&state.device).is_some_and(|at| *at >= cutoff) {
-            continue;
+    let due: Vec<(DeviceId, u64)> = board
+        .states()
+        .filter(|s| oldest.get(&s.device).is_none_or(|at| *at < cutoff))
+        .map(|s| (s.device.clone(), s.seq))
+        .collect();
+    drop(board);
+    // A few devices at a time: on JetStream each old event is a request
+    // (latency-bound), and each device's archive file is fsynced apart.
+    let mut outcomes = futures::stream::iter(due)
+        .map(|(device, folded)| one_device(log, archive, device, folded, cutoff))
+        .buffer_unordered(DEVICES_AT_ONCE);
+    while let Some((device, outcome)) = outcomes.next().await {
+        if let Some(at) = outcome.first_kept {
+            oldest.insert(device.clone(), at);
         }
-        let events = match log.oldest_events(&state.device, cutoff).await {
-            Ok(events) => events,
-            Err(e) => {
-                done.failed.push(format!("device {}: {e}", state.device));
-                continue;
-            }
-        };
-        let times: Vec<_> = events.iter().map(|e| (e.seq, e.at)).collect();
-        let keep = compaction::keep_from(&times, cutoff, state.seq);
-        let (old, kept): (Vec<_>, Vec<_>) = events.into_iter().partition(|e| e.seq < keep);
-        if let Some(first) = kept.first() {
-            oldest.insert(state.device.clone(), first.at);
-        }
-        if old.is_empty() {
-            continue;
-        }
-        let (archive, count) = (archive.clone(), old.len() as u64);
-        let written = tokio::task::spawn_blocking(move || archive.append(&old))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
-        if let Err(e) = written {
-            done.failed.push(format!("device {}: {e}", state.device));
-            continue;
-        }
-        done.archived += count;
-        match log.compact(&state.device, keep).await {
-            Ok(n) => {
-                done.removed += n;
-                done.devices += 1;
-            }
-            Err(e) => done.failed.push(format!(
-                "device {}: archived, not removed from the live log: {e}",
-                state.device
-            )),
+        done.archived += outcome.archived;
+        done.removed += outcome.removed;
+        match outcome.failed {
+            Some(e) => done.failed.push(format!("device {device}: {e}")),
+            None if outcome.archived > 0 => done.devices += 1,
+            None => {}
         }
     }
     Ok(done)
+}
+
+/// Devices a pass works on at once.
+const DEVICES_AT_ONCE: usize = 8;
+
+/// What a pass did to one device.
+#[derive(Default)]
+struct DeviceOutcome {
+    first_kept: Option<Timestamp>,
+    archived: u64,
+    removed: u64,
+    failed: Option<String>,
+}
+
+/// Archive, then remove, `device`'s events below what it keeps.
+async fn one_device(
+    log: &dyn EventLog,
+    archive: &Archive,
+    device: DeviceId,
+    folded: u64,
+    cutoff: Timestamp,
+) -> (DeviceId, DeviceOutcome) {
+    let mut outcome = DeviceOutcome::default();
+    let events = match log.oldest_events(&device, cutoff).await {
+        Ok(events) => events,
+        Err(e) => {
+            outcome.failed = Some(e.to_string());
+            return (device, outcome);
+        }
+    };
+    let times: Vec<_> = events.iter().map(|e| (e.seq, e.at)).collect();
+    let keep = compaction::keep_from(&times, cutoff, folded);
+    let (old, kept): (Vec<_>, Vec<_>) = events.into_iter().partition(|e| e.seq < keep);
+    outcome.first_kept = kept.first().map(|e| e.at);
+    if old.is_empty() {
+        return (device, outcome);
+    }
+    let (archive, count) = (archive.clone(), old.len() as u64);
+    let written = tokio::task::spawn_blocking(move || archive.append(&old))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    if let Err(e) = written {
+        outcome.failed = Some(e);
+        return (device, outcome);
+    }
+    outcome.archived = count;
+    match log.compact(&device, keep).await {
+        Ok(n) => outcome.removed = n,
+        Err(e) => outcome.failed = Some(format!("archived, not removed from the live log: {e}")),
+    }
+    (device, outcome)
 }
 
 /// Run a pass every `every` until `stop` changes.
