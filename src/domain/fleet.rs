@@ -177,6 +177,9 @@ pub struct Fleet {
     credentials: HashMap<DeviceId, String>,
     /// What reconciles asked for that the log has not recorded yet.
     asked: reconcile::Asked,
+    /// When this daemon acts on each device's deadlines (several daemons
+    /// on one fleet: the owner at once, the others after a grace).
+    ownership: super::ownership::Ownership,
 }
 
 impl Fleet {
@@ -203,6 +206,23 @@ impl Fleet {
             shared: super::machine::Shared::default(),
             credentials: HashMap::new(),
             asked: reconcile::Asked::default(),
+            ownership: super::ownership::Ownership::default(),
+        }
+    }
+
+    /// Who owns what from now on: every timer is armed again at the time
+    /// this daemon acts on it (the ones armed before are left to go stale).
+    pub fn set_ownership(&mut self, ownership: super::ownership::Ownership) {
+        if ownership == self.ownership {
+            return;
+        }
+        self.ownership = ownership;
+        let devices: Vec<DeviceId> = self.devices.keys().cloned().collect();
+        for device in devices {
+            if let Some(entry) = self.devices.get_mut(&device) {
+                entry.armed = None;
+            }
+            self.rearm(&device);
         }
     }
 
@@ -494,7 +514,13 @@ impl Fleet {
         let Some(entry) = self.devices.get_mut(device) else {
             return;
         };
-        let deadline = entry.state.deadline();
+        // Armed at when this daemon acts (its deadline, or a grace later
+        // on a device another member owns); the event still says the due.
+        let ownership = &self.ownership;
+        let deadline = entry
+            .state
+            .deadline()
+            .map(|(kind, due)| (kind, ownership.acts_at(device, due)));
         if deadline != entry.armed {
             entry.armed = deadline;
             if let Some((kind, at)) = deadline {
@@ -566,8 +592,14 @@ impl Fleet {
         now: Timestamp,
         reserve: bool,
     ) -> Option<Pending> {
+        let entry = self.devices.get(device)?;
+        // The state's own due, not when this daemon chose to act on it.
+        let due = match entry.state.deadline() {
+            Some((k, d)) if k == kind => d,
+            Some(_) | None => due,
+        };
         let event = Event::TimerFired { timer: kind, due };
-        let tenant = self.devices.get(device)?.state.tenant.clone();
+        let tenant = entry.state.tenant.clone();
         let pending = self.decide(device, &tenant, event, None, now, Origin::Timer, reserve);
         if let Some(entry) = self.devices.get_mut(device) {
             entry.armed = None;

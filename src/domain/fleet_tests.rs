@@ -482,3 +482,62 @@ fn a_new_policy_or_new_tags_are_recorded_as_such_without_a_new_jitter() {
         Reconciled::default()
     );
 }
+
+#[test]
+fn another_members_device_waits_the_grace_and_its_event_keeps_the_due() {
+    use crate::domain::ownership::{Ownership, owner};
+    let members: Vec<Arc<str>> = vec![Arc::from("n1"), Arc::from("n2")];
+    // Two devices, one owned by each member.
+    let names: Vec<String> = (0..50).map(|i| format!("d{i}")).collect();
+    let mine = names
+        .iter()
+        .find(|d| owner(&id(d), &members) == Some("n1"))
+        .unwrap();
+    let theirs = names
+        .iter()
+        .find(|d| owner(&id(d), &members) == Some("n2"))
+        .unwrap();
+    let mut fleet = Fleet::new("n1");
+    fleet.set_ownership(Ownership::new("n1", members.clone(), 30_000));
+    let mut log = Vec::new();
+    enrol_slots(&mut fleet, mine, 1_000, 2);
+    enrol_slots(&mut fleet, theirs, 1_000, 2);
+    drain(&mut fleet, 0, &mut log);
+    assert_eq!(fleet.poll_timeout(), Some(Timestamp(1_000)));
+    assert_eq!(
+        collects(&drain(&mut fleet, 1_000, &mut log)),
+        1,
+        "mine only"
+    );
+    assert_eq!(fleet.poll_timeout(), Some(Timestamp(31_000)));
+    assert_eq!(collects(&drain(&mut fleet, 30_999, &mut log)), 0);
+    assert_eq!(
+        collects(&drain(&mut fleet, 31_000, &mut log)),
+        1,
+        "after the grace"
+    );
+    let fired: Vec<Timestamp> = log
+        .iter()
+        .filter_map(|e| {
+            if let Event::TimerFired { due, .. } = &e.event {
+                Some(*due)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(
+        fired,
+        vec![Timestamp(1_000), Timestamp(1_000)],
+        "the due, not the grace"
+    );
+
+    // Alone again (the other member gone): its devices are acted on at once.
+    let mut fleet = Fleet::new("n1");
+    fleet.set_ownership(Ownership::new("n1", members, 30_000));
+    enrol_slots(&mut fleet, theirs, 1_000, 2);
+    drain(&mut fleet, 0, &mut log);
+    assert_eq!(fleet.poll_timeout(), Some(Timestamp(31_000)));
+    fleet.set_ownership(Ownership::new("n1", [Arc::from("n1")], 30_000));
+    assert_eq!(fleet.poll_timeout(), Some(Timestamp(1_000)));
+}

@@ -15,6 +15,8 @@
 //! (every daemon of a cluster must agree, whatever build it runs), unlike
 //! the standard library's hasher.
 
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 
 use super::{DeviceId, Timestamp};
@@ -55,6 +57,34 @@ pub fn acts_at<M: AsRef<str>>(
     match owner(device, members) {
         Some(o) if o != me => Timestamp(due.0.saturating_add(grace_ms)),
         Some(_) | None => due,
+    }
+}
+
+/// One daemon's view: its node id, the live members (from the membership
+/// bucket, given by the driver) and the grace. No member: a daemon on its
+/// own, which acts on every deadline at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ownership {
+    me: Arc<str>,
+    members: Vec<Arc<str>>,
+    grace_ms: u64,
+}
+
+impl Ownership {
+    pub fn new(me: &str, members: impl IntoIterator<Item = Arc<str>>, grace_ms: u64) -> Self {
+        let mut members: Vec<Arc<str>> = members.into_iter().collect();
+        members.sort();
+        members.dedup();
+        Ownership {
+            me: Arc::from(me),
+            members,
+            grace_ms,
+        }
+    }
+
+    /// When this daemon acts on `device`'s deadline `due`.
+    pub fn acts_at(&self, device: &DeviceId, due: Timestamp) -> Timestamp {
+        acts_at(device, &self.me, &self.members, due, self.grace_ms)
     }
 }
 
