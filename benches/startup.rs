@@ -73,11 +73,9 @@ mod report;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use confkeep::daemon::checkpoint::{Checkpointer, newest};
+use confkeep::daemon::checkpoint::newest;
 use confkeep::domain::fleet::Fleet;
 use confkeep::domain::{RULES_VERSION, Timestamp};
-use confkeep::effects::config::HistoryConfig;
-use confkeep::effects::runner::SystemClock;
 use confkeep::projections::projector::Projector;
 use confkeep::projections::status::StatusBoard;
 use confkeep::store::EventLog;
@@ -275,17 +273,7 @@ async fn from_checkpoint(
 ) -> FromCheckpoint {
     let position = board.lock().unwrap().checkpoint();
     let started = now();
-    let meta = Checkpointer::new(
-        log.as_ref(),
-        board.clone(),
-        Arc::new(SystemClock),
-        HistoryConfig::default(),
-        0,
-    )
-    .expect("the log keeps checkpoints")
-    .write()
-    .await
-    .expect("a checkpoint was written");
+    let meta = write_checkpoint(log.as_ref(), board.clone()).await;
     let write_s = started.elapsed().as_secs_f64();
     assert_eq!(
         meta.position, position,

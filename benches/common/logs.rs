@@ -93,9 +93,8 @@ pub async fn fill(log: Arc<dyn EventLog>, devices: u64, per_device: u64) -> u64 
         .await
 }
 
-/// The bare read, then start-up's full fold, on `log` (just reopened).
-/// Returns the folded board beside the figures.
-/// Start-up today: the whole log folded into a fresh board (seconds).
+/// Start-up without a checkpoint: the whole log folded into a fresh
+/// board (and the seconds it took).
 pub async fn full_fold(log: Arc<dyn EventLog>, events: u64) -> (Arc<Mutex<StatusBoard>>, f64) {
     let board = Arc::new(Mutex::new(StatusBoard::new()));
     let started = now();
@@ -171,4 +170,22 @@ impl Target {
             ),
         }
     }
+}
+
+/// A checkpoint of `board` written as the daemon writes one.
+pub async fn write_checkpoint(
+    log: &dyn EventLog,
+    board: Arc<Mutex<StatusBoard>>,
+) -> confkeep::store::checkpoint::CheckpointMeta {
+    confkeep::daemon::checkpoint::Checkpointer::new(
+        log,
+        board,
+        Arc::new(confkeep::effects::runner::SystemClock),
+        confkeep::effects::config::HistoryConfig::default(),
+        0,
+    )
+    .expect("the log keeps checkpoints")
+    .write()
+    .await
+    .expect("a checkpoint was written")
 }

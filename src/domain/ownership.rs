@@ -36,11 +36,12 @@ fn weight(member: &str, device: &DeviceId) -> u64 {
 /// The member that owns `device` among `members` (ties, vanishingly
 /// rare, go to the smaller id); `None` when there is no member.
 pub fn owner<'a, M: AsRef<str>>(device: &DeviceId, members: &'a [M]) -> Option<&'a str> {
-    members.iter().map(AsRef::as_ref).max_by(|a, b| {
-        weight(a, device)
-            .cmp(&weight(b, device))
-            .then_with(|| b.cmp(a))
-    })
+    // One hash per member (the scheduler asks at every re-arm).
+    members
+        .iter()
+        .map(|m| (weight(m.as_ref(), device), m.as_ref()))
+        .max_by(|(wa, a), (wb, b)| wa.cmp(wb).then_with(|| b.cmp(a)))
+        .map(|(_, m)| m)
 }
 
 /// When `me` acts on a deadline `due` of `device`: at `due` if it owns the

@@ -256,33 +256,40 @@ impl JetStreamLog {
         }
     }
 
-    /// The device's last event as stored: (its sequence, its stream
-    /// sequence, its bytes), or `None` when the device has no events.
-    async fn read_last(&self, subject: &str) -> Result<Option<(u64, u64, Bytes)>, StoreError> {
+    /// The last message on `subject` (a wildcard too), or `None` when there
+    /// is none.
+    pub(super) async fn last_message(
+        &self,
+        subject: &str,
+    ) -> Result<Option<async_nats::jetstream::message::StreamMessage>, StoreError> {
         match self
             .inner
             .stream
             .get_last_raw_message_by_subject(subject)
             .await
         {
-            Ok(msg) => {
-                let env =
-                    super::codec::decode(&msg.payload).map_err(|source| StoreError::Decode {
-                        location: format!(
-                            "stream {} subject {}",
-                            self.inner.stream_name, msg.subject
-                        ),
-                        seq: msg.sequence,
-                        device: device_of(&msg.subject, &msg.payload),
-                        source,
-                    })?;
-                Ok(Some((env.seq, msg.sequence, msg.payload)))
-            }
+            Ok(msg) => Ok(Some(msg)),
             Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => Ok(None),
             Err(e) => Err(StoreError::unavailable(format!(
-                "cannot read the last event on {subject}: {e}"
+                "stream {}: cannot read the last event on {subject}: {e}",
+                self.inner.stream_name
             ))),
         }
+    }
+
+    /// The device's last event as stored: (its sequence, its stream
+    /// sequence, its bytes), or `None` when the device has no events.
+    async fn read_last(&self, subject: &str) -> Result<Option<(u64, u64, Bytes)>, StoreError> {
+        let Some(msg) = self.last_message(subject).await? else {
+            return Ok(None);
+        };
+        let env = super::codec::decode(&msg.payload).map_err(|source| StoreError::Decode {
+            location: format!("stream {} subject {}", self.inner.stream_name, msg.subject),
+            seq: msg.sequence,
+            device: device_of(&msg.subject, &msg.payload),
+            source,
+        })?;
+        Ok(Some((env.seq, msg.sequence, msg.payload)))
     }
 
     /// The stream sequence to put in the fence for an append after
@@ -533,16 +540,10 @@ impl JetStreamLog {
             // never delivered, and nats-server 2.9 does not lower the
             // pending counts for them: counting alone would wait forever).
             let end = if bounded {
-                match log
-                    .inner
-                    .stream
-                    .get_last_raw_message_by_subject(&filter)
-                    .await
-                {
-                    Ok(m) => m.sequence,
-                    Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => 0,
+                match log.last_message(&filter).await {
+                    Ok(m) => m.map_or(0, |m| m.sequence),
                     Err(e) => {
-                        let _ = tx.send(cannot_read(&e)).await;
+                        let _ = tx.send(Chunk::Failed(e)).await;
                         return;
                     }
                 }

@@ -21,19 +21,10 @@ impl JetStreamLog {
     /// found from its last event), or `None` without events.
     async fn filed_on(&self, device: &DeviceId) -> Result<Option<String>, StoreError> {
         let wildcard = format!("{}.*.{device}", self.inner.prefix);
-        match self
-            .inner
-            .stream
-            .get_last_raw_message_by_subject(&wildcard)
-            .await
-        {
-            Ok(m) => Ok(Some(m.subject.to_string())),
-            Err(e) if matches!(e.kind(), LastRawMessageErrorKind::NoMessageFound) => Ok(None),
-            Err(e) => Err(StoreError::unavailable(format!(
-                "stream {}: cannot read the last event on {wildcard}: {e}",
-                self.inner.stream_name
-            ))),
-        }
+        Ok(self
+            .last_message(&wildcard)
+            .await?
+            .map(|m| m.subject.to_string()))
     }
 
     /// The first message on `subject` at or after stream sequence `from`:
